@@ -1,0 +1,435 @@
+//! Configuration: command-line flags and environment variables become a
+//! checked [`Config`].
+//!
+//! Every setting has a flag and an environment variable; the flag wins. All
+//! defaults live in [`Config::default`]. Nothing here touches the network or
+//! the process environment directly: [`parse`] is handed the arguments and a
+//! way to look variables up, so tests can drive it.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::twiml::{Reply, TwimlError};
+
+/// The reply sent when none is configured.
+pub const DEFAULT_REPLY: &str = "What's app, doc?";
+
+/// The port used when none is configured.
+pub const DEFAULT_PORT: u16 = 8767;
+
+/// The text of `--help`.
+pub const HELP: &str = "\
+whatsapp-webhook: answers Twilio's inbound WhatsApp and SMS webhooks with TwiML
+
+Usage: whatsapp-webhook [OPTIONS]
+
+Options:
+      --host <ADDR>   Address to listen on: an IP address or localhost
+                      [env: HOST] [default: 127.0.0.1]
+  -p, --port <PORT>   Port to listen on; 0 picks a free one
+                      [env: PORT] [default: 8767]
+      --reply <TEXT>  Text of the reply; empty sends no reply (at most 1600
+                      characters) [env: REPLY] [default: What's app, doc?]
+  -h, --help          Print this help
+  -V, --version       Print the version
+
+Flags win over environment variables. RUST_LOG sets the log level
+(default: info); logs go to standard error.
+
+Twilio: run `ngrok http 8767`, then paste https://<id>.ngrok-free.app/whatsapp
+into the WhatsApp Sandbox settings, under \"When a message comes in\".
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server with this configuration.
+    Serve(Config),
+    /// Print [`HELP`].
+    Help,
+    /// Print the name and version.
+    Version,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The address to listen on. Defaults to `127.0.0.1`, which only this
+    /// machine (and ngrok running on it) can reach.
+    pub host: IpAddr,
+    /// The port to listen on; `0` asks the system for a free one. Defaults to
+    /// [`DEFAULT_PORT`].
+    pub port: u16,
+    /// The reply sent to every message. Defaults to [`DEFAULT_REPLY`].
+    pub reply: Reply,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            reply: Reply::new(DEFAULT_REPLY).expect("BUG: the default reply is valid TwiML"),
+        }
+    }
+}
+
+/// Reads the command line (without the program name) and the environment,
+/// looked up through `env`.
+///
+/// # Errors
+///
+/// Fails on an unknown option, a missing value, a value that is not UTF-8,
+/// or a value that is out of range; the error names the flag or variable.
+pub fn parse<A, E>(args: A, env: E) -> Result<Command, ConfigError>
+where
+    A: IntoIterator,
+    A::Item: Into<OsString>,
+    E: Fn(&str) -> Option<OsString>,
+{
+    use lexopt::prelude::*;
+
+    let mut host = None;
+    let mut port = None;
+    let mut reply = None;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("host") => host = Some(parser.value()?),
+            Short('p') | Long("port") => port = Some(parser.value()?),
+            Long("reply") => reply = Some(parser.value()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+
+    let mut config = Config::default();
+    if let Some(given) = given(host, "--host", "HOST", &env)? {
+        config.host = match parse_host(&given.text) {
+            Some(ip) => ip,
+            None => {
+                return Err(
+                    given.invalid("an IP address such as 127.0.0.1 or 0.0.0.0, or localhost")
+                );
+            }
+        };
+    }
+    if let Some(given) = given(port, "--port", "PORT", &env)? {
+        config.port = match given.text.parse() {
+            Ok(port) => port,
+            Err(_) => return Err(given.invalid("a port number from 0 to 65535")),
+        };
+    }
+    if let Some(given) = given(reply, "--reply", "REPLY", &env)? {
+        config.reply = Reply::new(&given.text).map_err(|source| ConfigError::Reply {
+            origin: given.origin,
+            source,
+        })?;
+    }
+    Ok(Command::Serve(config))
+}
+
+/// A value given for a setting, and where it came from.
+struct Given {
+    text: String,
+    origin: Origin,
+}
+
+impl Given {
+    fn invalid(self, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin,
+            value: self.text,
+            expected,
+        }
+    }
+}
+
+/// The flag's value if the flag was given, else the environment variable's.
+fn given<E>(
+    flag_value: Option<OsString>,
+    flag: &'static str,
+    var: &'static str,
+    env: &E,
+) -> Result<Option<Given>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let (value, origin) = match flag_value {
+        Some(value) => (value, Origin::Flag(flag)),
+        None => match env(var) {
+            Some(value) => (value, Origin::Env(var)),
+            None => return Ok(None),
+        },
+    };
+    match value.into_string() {
+        Ok(text) => Ok(Some(Given { text, origin })),
+        Err(_) => Err(ConfigError::NotUnicode { origin }),
+    }
+}
+
+fn parse_host(text: &str) -> Option<IpAddr> {
+    if text.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let unbracketed = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(text);
+    unbracketed.parse().ok()
+}
+
+/// Where a value came from: named in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag, such as `--port`.
+    Flag(&'static str),
+    /// An environment variable, such as `PORT`.
+    Env(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => f.write_str(flag),
+            Origin::Env(var) => write!(f, "{var} (environment variable)"),
+        }
+    }
+}
+
+/// A command line or environment that cannot be used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An unknown option, a missing value, or a stray argument.
+    Usage(lexopt::Error),
+    /// A value that is not valid UTF-8.
+    NotUnicode {
+        /// Where the value came from.
+        origin: Origin,
+    },
+    /// A value that does not fit the setting.
+    Invalid {
+        /// Where the value came from.
+        origin: Origin,
+        /// The value as given.
+        value: String,
+        /// What the setting accepts.
+        expected: &'static str,
+    },
+    /// A reply that Twilio cannot send.
+    Reply {
+        /// Where the reply came from.
+        origin: Origin,
+        /// Why Twilio cannot send it.
+        source: TwimlError,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Usage(error) => write!(f, "{error} (see --help)"),
+            ConfigError::NotUnicode { origin } => write!(f, "the value of {origin} is not UTF-8"),
+            ConfigError::Invalid {
+                origin,
+                value,
+                expected,
+            } => write!(
+                f,
+                "invalid value {value:?} for {origin}: expected {expected}"
+            ),
+            ConfigError::Reply { origin, source } => {
+                write!(f, "invalid reply from {origin}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Usage(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<lexopt::Error> for ConfigError {
+    fn from(error: lexopt::Error) -> ConfigError {
+        ConfigError::Usage(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
+        let env: Vec<(String, OsString)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), OsString::from(value)))
+            .collect();
+        parse(args.iter().copied(), |name| {
+            env.iter()
+                .find(|(var, _)| var == name)
+                .map(|(_, value)| value.clone())
+        })
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match parse_with(args, env) {
+            Ok(Command::Serve(config)) => config,
+            other => panic!("expected a configuration, got {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str], env: &[(&str, &str)]) -> String {
+        parse_with(args, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_port_8767_and_reply_whats_app_doc() {
+        let config = config(&[], &[]);
+        assert_eq!(config.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(config.port, 8767);
+        assert_eq!(config.reply.text(), "What's app, doc?");
+    }
+
+    #[test]
+    fn flags_set_every_value() {
+        let config = config(&["--host", "0.0.0.0", "--port=0", "--reply", "Hi!"], &[]);
+        assert_eq!(config.host, "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(config.port, 0);
+        assert_eq!(config.reply.text(), "Hi!");
+        assert_eq!(config_port(&["-p", "9000"]), 9000);
+    }
+
+    fn config_port(args: &[&str]) -> u16 {
+        config(args, &[]).port
+    }
+
+    #[test]
+    fn environment_sets_values_and_flags_win_over_it() {
+        let env = [("HOST", "::1"), ("PORT", "9000"), ("REPLY", "from env")];
+        let from_env = config(&[], &env);
+        assert_eq!(from_env.host, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(from_env.port, 9000);
+        assert_eq!(from_env.reply.text(), "from env");
+        let flags = config(&["--port", "9001", "--reply", "from flag"], &env);
+        assert_eq!(flags.port, 9001);
+        assert_eq!(flags.reply.text(), "from flag");
+        assert_eq!(flags.host, "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn the_last_of_repeated_flags_wins() {
+        assert_eq!(config_port(&["--port", "1", "--port", "2"]), 2);
+    }
+
+    #[test]
+    fn empty_reply_means_no_message() {
+        assert_eq!(config(&["--reply", ""], &[]).reply.text(), "");
+        assert_eq!(config(&[], &[("REPLY", "")]).reply.text(), "");
+    }
+
+    #[test]
+    fn host_accepts_ip_addresses_localhost_and_bracketed_ipv6() {
+        for (given, expected) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("localhost", "127.0.0.1"),
+            ("LOCALHOST", "127.0.0.1"),
+            ("::", "::"),
+            ("[::1]", "::1"),
+        ] {
+            assert_eq!(
+                config(&["--host", given], &[]).host,
+                expected.parse::<IpAddr>().unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn help_and_version_win_over_other_values() {
+        assert_eq!(
+            parse_with(&["--port", "99999", "--help"], &[]).unwrap(),
+            Command::Help
+        );
+        assert_eq!(parse_with(&["-h"], &[]).unwrap(), Command::Help);
+        assert_eq!(parse_with(&["--version"], &[]).unwrap(), Command::Version);
+        assert_eq!(parse_with(&["-V"], &[]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_variable_and_what_it_takes() {
+        assert_eq!(
+            error(&["--port", "99999"], &[]),
+            r#"invalid value "99999" for --port: expected a port number from 0 to 65535"#
+        );
+        assert_eq!(
+            error(&[], &[("PORT", "")]),
+            r#"invalid value "" for PORT (environment variable): expected a port number from 0 to 65535"#
+        );
+        assert_eq!(
+            error(&["--host", "example.com"], &[]),
+            r#"invalid value "example.com" for --host: expected an IP address such as 127.0.0.1 or 0.0.0.0, or localhost"#
+        );
+        assert_eq!(
+            error(&[], &[("REPLY", &"x".repeat(1601))]),
+            "invalid reply from REPLY (environment variable): the text is 1601 characters long; Twilio sends at most 1600"
+        );
+    }
+
+    #[test]
+    fn a_bad_environment_variable_is_ignored_when_the_flag_is_given() {
+        assert_eq!(config(&["--port", "1"], &[("PORT", "nope")]).port, 1);
+    }
+
+    #[test]
+    fn usage_errors_point_to_help() {
+        assert_eq!(
+            error(&["--bogus"], &[]),
+            "invalid option '--bogus' (see --help)"
+        );
+        assert_eq!(
+            error(&["--port"], &[]),
+            "missing argument for option '--port' (see --help)"
+        );
+        assert_eq!(
+            error(&["stray"], &[]),
+            r#"unexpected argument "stray" (see --help)"#
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn values_that_are_not_utf8_are_refused() {
+        use std::os::unix::ffi::OsStringExt;
+        let result = parse(
+            [OsString::from("--reply"), OsString::from_vec(vec![0xff])],
+            |_| None,
+        );
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "the value of --reply is not UTF-8"
+        );
+        let result = parse(Vec::<OsString>::new(), |name| {
+            (name == "HOST").then(|| OsString::from_vec(vec![0xff]))
+        });
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "the value of HOST (environment variable) is not UTF-8"
+        );
+    }
+
+    #[test]
+    fn help_names_every_flag_and_variable() {
+        for name in [
+            "--host", "--port", "--reply", "HOST", "PORT", "REPLY", "RUST_LOG",
+        ] {
+            assert!(HELP.contains(name), "{name} is missing from --help");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The inbound message: `From` and `Body`, read from the query string and the
+//! form-encoded request body that Twilio sends.
+//!
+//! Parsing is pure and never fails: percent-encoding and `+` are decoded,
+//! invalid UTF-8 becomes U+FFFD, and missing parameters are `None`. Values
+//! borrow from the request when they need no decoding.
+//!
+//! [`Escaped`] writes a value for a log line, so that what a sender types can
+//! never look like a second log line.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Read};
+
+/// The largest request body read, in bytes: 64 KiB. Twilio's own requests
+/// are a few kilobytes at most.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Whether a `Content-Type` value announces a form-encoded body (parameters
+/// such as `charset` are allowed).
+pub fn is_form(content_type: &str) -> bool {
+    let media_type = content_type.split(';').next().unwrap_or_default();
+    media_type
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+/// Reads a whole body into `buf` (cleared first), refusing to read more than
+/// `limit` bytes: it reads at most `limit + 1`, so a body over the limit is
+/// noticed without being stored.
+///
+/// # Errors
+///
+/// [`BodyError::TooLarge`] when the body is longer than `limit`, and
+/// [`BodyError::Io`] when reading fails (the client went away or stalled).
+pub fn read_body(reader: &mut dyn Read, limit: usize, buf: &mut Vec<u8>) -> Result<(), BodyError> {
+    buf.clear();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(cap).read_to_end(buf).map_err(BodyError::Io)?;
+    if buf.len() > limit {
+        return Err(BodyError::TooLarge { limit });
+    }
+    Ok(())
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The body is longer than `limit` bytes.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Reading the body failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
+            BodyError::Io(error) => write!(f, "cannot read the body: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// The parameters of an inbound message that this server reads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inbound<'a> {
+    /// Who sent the message, for example `whatsapp:+15551234567`.
+    pub from: Option<Cow<'a, str>>,
+    /// The text of the message.
+    pub body: Option<Cow<'a, str>>,
+}
+
+impl<'a> Inbound<'a> {
+    /// Reads `From` and `Body` from a query string (the part of the URL after
+    /// `?`) and, when given, from an `application/x-www-form-urlencoded` body.
+    ///
+    /// A parameter in the body wins over the same parameter in the query
+    /// string; within one of them, the first occurrence of a name wins.
+    pub fn parse(query: &'a [u8], form: Option<&'a [u8]>) -> Inbound<'a> {
+        let mut inbound = Inbound::default();
+        if let Some(form) = form {
+            inbound.fill_from(form);
+        }
+        inbound.fill_from(query);
+        inbound
+    }
+
+    /// Fills the parameters still missing from `encoded`.
+    fn fill_from(&mut self, encoded: &'a [u8]) {
+        for (name, value) in form_urlencoded::parse(encoded) {
+            let slot = match name.as_ref() {
+                "From" => &mut self.from,
+                "Body" => &mut self.body,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+            if self.from.is_some() && self.body.is_some() {
+                return;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Inbound<'_> {
+    /// `from <From>: <Body>`, both [`Escaped`]; a missing parameter shows as
+    /// `(no From)` or `(no Body)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("from ")?;
+        match &self.from {
+            Some(from) => Escaped(from).fmt(f)?,
+            None => f.write_str("(no From)")?,
+        }
+        f.write_str(": ")?;
+        match &self.body {
+            Some(body) => Escaped(body).fmt(f),
+            None => f.write_str("(no Body)"),
+        }
+    }
+}
+
+/// Displays a value with the characters that could forge or disguise a log
+/// line escaped the way Rust escapes them in `{:?}` (`\n`, `\u{1b}`, ...):
+/// control characters, the Unicode line and paragraph separators, the
+/// bidirectional formatting characters, and the backslash itself, so that an
+/// escape in the log is never ambiguous. Everything else, including quotes and
+/// non-ASCII text, is written as it is.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut plain_from = 0;
+        for (at, c) in self.0.char_indices().filter(|&(_, c)| needs_escape(c)) {
+            f.write_str(&self.0[plain_from..at])?;
+            write!(f, "{}", c.escape_debug())?;
+            plain_from = at + c.len_utf8();
+        }
+        f.write_str(&self.0[plain_from..])
+    }
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' // line and paragraph separators
+                | '\u{061C}' | '\u{200E}' | '\u{200F}' // bidirectional marks
+                | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // bidirectional embeddings and isolates
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str, form: Option<&str>) -> (Option<String>, Option<String>) {
+        let inbound = Inbound::parse(query.as_bytes(), form.map(str::as_bytes));
+        (
+            inbound.from.map(Cow::into_owned),
+            inbound.body.map(Cow::into_owned),
+        )
+    }
+
+    fn some(from: &str, body: &str) -> (Option<String>, Option<String>) {
+        (Some(from.to_owned()), Some(body.to_owned()))
+    }
+
+    #[test]
+    fn body_of_exactly_the_limit_is_read_whole() {
+        let mut buf = b"left over".to_vec();
+        read_body(&mut &[7u8; 100][..], 100, &mut buf).unwrap();
+        assert_eq!(buf, [7u8; 100]);
+    }
+
+    #[test]
+    fn body_one_byte_over_the_limit_is_refused_after_reading_limit_plus_one() {
+        let mut source = &[7u8; 1000][..];
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_body(&mut source, 100, &mut buf),
+            Err(BodyError::TooLarge { limit: 100 })
+        ));
+        assert_eq!(buf.len(), 101);
+        assert_eq!(source.len(), 899, "must not read past limit + 1");
+    }
+
+    #[test]
+    fn short_and_empty_bodies_are_read() {
+        let mut buf = Vec::new();
+        read_body(&mut &b"From=x"[..], 100, &mut buf).unwrap();
+        assert_eq!(buf, b"From=x");
+        read_body(&mut &b""[..], 100, &mut buf).unwrap();
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn read_errors_are_reported() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::ConnectionReset.into())
+            }
+        }
+        let error = read_body(&mut Broken, 100, &mut Vec::new()).unwrap_err();
+        assert!(matches!(&error, BodyError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset));
+        assert!(error.to_string().starts_with("cannot read the body: "));
+    }
+
+    #[test]
+    fn form_content_type_is_recognised_with_parameters_and_any_case() {
+        assert!(is_form("application/x-www-form-urlencoded"));
+        assert!(is_form("application/x-www-form-urlencoded; charset=UTF-8"));
+        assert!(is_form(" Application/X-WWW-Form-URLEncoded ;charset=utf-8"));
+        assert!(!is_form("application/json"));
+        assert!(!is_form("multipart/form-data; boundary=x"));
+        assert!(!is_form(""));
+    }
+
+    #[test]
+    fn percent_encoding_and_plus_are_decoded() {
+        assert_eq!(
+            parse(
+                "",
+                Some(
+                    "From=whatsapp%3A%2B15551234567&Body=Hello+doc%21+Caf%C3%A9+%26+co+%3D+100%25+%F0%9F%91%8B"
+                )
+            ),
+            some("whatsapp:+15551234567", "Hello doc! Café & co = 100% 👋")
+        );
+    }
+
+    #[test]
+    fn values_without_encoding_borrow_from_the_request() {
+        let inbound = Inbound::parse(b"From=alice&Body=hi", None);
+        assert!(matches!(inbound.from, Some(Cow::Borrowed("alice"))));
+        assert!(matches!(inbound.body, Some(Cow::Borrowed("hi"))));
+    }
+
+    #[test]
+    fn query_string_is_read_when_there_is_no_body() {
+        assert_eq!(
+            parse("From=%2B1555&Body=from+the+query", None),
+            some("+1555", "from the query")
+        );
+    }
+
+    #[test]
+    fn body_wins_over_query_string_parameter_by_parameter() {
+        assert_eq!(
+            parse("From=query&Body=query", Some("Body=form")),
+            some("query", "form")
+        );
+        assert_eq!(
+            parse("Body=query", Some("From=form")),
+            some("form", "query")
+        );
+    }
+
+    #[test]
+    fn first_of_repeated_names_wins() {
+        assert_eq!(
+            parse("", Some("Body=first&From=a&Body=second&From=b")),
+            some("a", "first")
+        );
+    }
+
+    #[test]
+    fn missing_parameters_are_none_and_empty_values_are_empty() {
+        assert_eq!(parse("", None), (None, None));
+        assert_eq!(
+            parse("", Some("Body=&From")),
+            (Some(String::new()), Some(String::new()))
+        );
+        assert_eq!(parse("&&=&From", Some("")), (Some(String::new()), None));
+    }
+
+    #[test]
+    fn names_are_case_sensitive_like_twilios() {
+        assert_eq!(parse("from=a&BODY=b", None), (None, None));
+    }
+
+    #[test]
+    fn invalid_utf8_and_broken_percent_escapes_do_not_fail() {
+        let inbound = Inbound::parse(b"Body=%FF%FE+ok&From=%E2%82", None);
+        assert_eq!(inbound.body.as_deref(), Some("\u{FFFD}\u{FFFD} ok"));
+        assert_eq!(inbound.from.as_deref(), Some("\u{FFFD}"));
+        assert_eq!(parse("Body=100%&From=%zz%4", None), some("%zz%4", "100%"));
+        let raw = Inbound::parse(b"Body=\xff\x00\xc3", None);
+        assert_eq!(raw.body.as_deref(), Some("\u{FFFD}\u{0}\u{FFFD}"));
+    }
+
+    #[test]
+    fn display_escapes_what_could_forge_a_log_line() {
+        let inbound = Inbound::parse(
+            b"From=whatsapp%3A%2B1555&Body=hi%0A%5B2026-01-01T00%3A00%3A00Z+INFO%5D+forged%0D%1B%5B2J%E2%80%A8%E2%80%AE%5C",
+            None,
+        );
+        assert_eq!(
+            inbound.to_string(),
+            r"from whatsapp:+1555: hi\n[2026-01-01T00:00:00Z INFO] forged\r\u{1b}[2J\u{2028}\u{202e}\\"
+        );
+    }
+
+    #[test]
+    fn display_keeps_quotes_and_non_ascii_text_as_they_are() {
+        let inbound = Inbound::parse("Body=It's \"Café\" 👋&From=x".as_bytes(), None);
+        assert_eq!(inbound.to_string(), "from x: It's \"Café\" 👋");
+    }
+
+    #[test]
+    fn display_names_missing_parameters() {
+        assert_eq!(Inbound::default().to_string(), "from (no From): (no Body)");
+    }
+}

@@ -1,0 +1,43 @@
+//! `whatsapp-webhook` answers Twilio's inbound-message webhooks (WhatsApp and
+//! SMS) with TwiML, so that every message to your Twilio number gets a reply.
+//!
+//! # How a request flows
+//!
+//! 1. [`config::parse`] turns flags and environment variables into a
+//!    [`Config`]; the reply is checked against Twilio's rules there.
+//! 2. [`Server::bind`] binds the socket and renders every answer once
+//!    ([`twiml`]).
+//! 3. [`Server::run`] takes each request tiny_http has parsed,
+//!    [routes] it, reads `From` and `Body` ([`inbound`]), logs the
+//!    message, and sends the prepared TwiML.
+//!
+//! The server is synchronous on purpose: one loop answers requests from
+//! memory in microseconds, and tiny_http reads each connection on a thread of
+//! its own. A [`watchdog`] checks that connections are still accepted.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use whatsapp_webhook::{Config, Server};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config { port: 0, ..Config::default() };
+//! let server = Server::bind(&config)?;
+//! println!("answering on http://{}/whatsapp", server.local_addr());
+//! server.run()?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod inbound;
+pub mod routes;
+pub mod server;
+pub mod twiml;
+pub mod watchdog;
+
+pub use config::{Command, Config, ConfigError};
+pub use server::{Handle, Server, ServerError};

@@ -1,0 +1,37 @@
+//! The `whatsapp-webhook` binary: reads the configuration, starts logging and
+//! runs the server. Exit status: 0 after `--help`, `--version` or a stop; 1 when
+//! the server cannot start or stops accepting connections; 2 for a bad flag or
+//! value.
+
+use std::process::ExitCode;
+
+use whatsapp_webhook::{Command, Server, config};
+
+fn main() -> ExitCode {
+    let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("whatsapp-webhook: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match command {
+        Command::Help => {
+            print!("{}", config::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("whatsapp-webhook {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve(config) => config,
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Server::bind(&config).and_then(Server::run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("whatsapp-webhook: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Routing: which endpoint a request is for, decided from its method and URL
+//! alone.
+//!
+//! Paths are matched exactly as received: no decoding, no trailing-slash
+//! rewriting. Any query string is allowed.
+
+use tiny_http::Method;
+
+/// The path Twilio posts inbound messages to.
+pub const WEBHOOK_PATH: &str = "/whatsapp";
+
+/// The path load balancers and uptime checks poll.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// The `Allow` header of a `405` from [`WEBHOOK_PATH`].
+pub const WEBHOOK_METHODS: &str = "GET, HEAD, POST";
+
+/// The `Allow` header of a `405` from [`HEALTH_PATH`].
+pub const HEALTH_METHODS: &str = "GET, HEAD";
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET`, `HEAD` or `POST` on [`WEBHOOK_PATH`]: an inbound message.
+    Webhook,
+    /// `GET` or `HEAD` on [`HEALTH_PATH`].
+    Health,
+    /// A path this server does not serve.
+    NotFound,
+    /// A served path with a method it does not serve.
+    MethodNotAllowed {
+        /// The value of the `Allow` header: the methods the path serves.
+        allow: &'static str,
+    },
+}
+
+/// Routes a request by its method and its URL (path and optional query).
+pub fn route(method: &Method, url: &str) -> Route {
+    let (path, _) = split_url(url);
+    match path {
+        WEBHOOK_PATH => match method {
+            Method::Get | Method::Head | Method::Post => Route::Webhook,
+            _ => Route::MethodNotAllowed {
+                allow: WEBHOOK_METHODS,
+            },
+        },
+        HEALTH_PATH => match method {
+            Method::Get | Method::Head => Route::Health,
+            _ => Route::MethodNotAllowed {
+                allow: HEALTH_METHODS,
+            },
+        },
+        _ => Route::NotFound,
+    }
+}
+
+/// Splits a request URL into its path and its query string (without the `?`;
+/// empty when there is none).
+pub fn split_url(url: &str) -> (&str, &str) {
+    url.split_once('?').unwrap_or((url, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_serves_get_head_and_post_with_any_query() {
+        for method in [Method::Get, Method::Head, Method::Post] {
+            assert_eq!(route(&method, "/whatsapp"), Route::Webhook);
+            assert_eq!(route(&method, "/whatsapp?From=x&Body=y"), Route::Webhook);
+            assert_eq!(route(&method, "/whatsapp?"), Route::Webhook);
+        }
+    }
+
+    #[test]
+    fn other_methods_on_the_webhook_are_not_allowed() {
+        for method in [
+            Method::Put,
+            Method::Delete,
+            Method::Options,
+            Method::Patch,
+            Method::Trace,
+            Method::Connect,
+            "BREW".parse().unwrap(),
+        ] {
+            assert_eq!(
+                route(&method, "/whatsapp"),
+                Route::MethodNotAllowed {
+                    allow: "GET, HEAD, POST"
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn health_serves_get_and_head_only() {
+        assert_eq!(route(&Method::Get, "/healthz"), Route::Health);
+        assert_eq!(route(&Method::Head, "/healthz?probe=1"), Route::Health);
+        assert_eq!(
+            route(&Method::Post, "/healthz"),
+            Route::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+    }
+
+    #[test]
+    fn paths_match_exactly_as_received() {
+        for url in [
+            "/",
+            "",
+            "*",
+            "/whatsapp/",
+            "/WhatsApp",
+            "/whats%61pp",
+            "//whatsapp",
+            "/whatsapp/../whatsapp",
+            "http://example.com/whatsapp",
+            "/healthz/",
+            "/whatsapp#frag",
+        ] {
+            assert_eq!(route(&Method::Get, url), Route::NotFound, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn split_url_separates_path_and_query_at_the_first_question_mark() {
+        assert_eq!(split_url("/whatsapp"), ("/whatsapp", ""));
+        assert_eq!(split_url("/whatsapp?a=1?b=2"), ("/whatsapp", "a=1?b=2"));
+        assert_eq!(split_url("?x"), ("", "x"));
+    }
+}

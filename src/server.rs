@@ -1,0 +1,318 @@
+//! The HTTP server: binds the socket, runs the request loop, answers each
+//! request. This is the only module that touches sockets.
+//!
+//! One thread runs the loop: it takes each request tiny_http has parsed,
+//! routes it, and writes the answer. Every answer body is built before the
+//! loop starts; a request only costs parsing its parameters and one log line.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use log::{debug, error, info, warn};
+use tiny_http::{Header, Request, Response, StatusCode};
+
+use crate::config::Config;
+use crate::inbound::{self, BodyError, Inbound, MAX_BODY_BYTES};
+use crate::routes::{self, Route, WEBHOOK_PATH};
+use crate::watchdog::Watchdog;
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    shared: Arc<Shared>,
+    app: App,
+    local_addr: SocketAddr,
+    // Our own handle on the listening socket: if tiny_http's accept thread
+    // ends, the port stays open instead of refusing connections.
+    _listener: TcpListener,
+}
+
+/// What the request loop, the watchdog and [`Handle`]s share.
+struct Shared {
+    http: tiny_http::Server,
+    stop: Mutex<Option<Stop>>,
+}
+
+/// Why the request loop should end.
+enum Stop {
+    Requested,
+    ListenerDead(String),
+}
+
+impl Shared {
+    /// Records why the loop should end (the first reason wins) and wakes it.
+    fn stop(&self, why: Stop) {
+        self.stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+        self.http.unblock();
+    }
+
+    fn take_stop(&self) -> Option<Stop> {
+        self.stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// Stops a running server from another thread.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Asks the request loop to end after the request in hand.
+    pub fn stop(&self) {
+        self.shared.stop(Stop::Requested);
+    }
+}
+
+impl Server {
+    /// Binds the listening socket and prepares every answer.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the address cannot be bound, for example because the port
+    /// is already in use.
+    pub fn bind(config: &Config) -> Result<Server, ServerError> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(ServerError::Setup)?;
+        let for_tiny_http = listener.try_clone().map_err(ServerError::Setup)?;
+        let http = tiny_http::Server::from_listener(for_tiny_http, None)
+            .map_err(|error| ServerError::Setup(io::Error::other(error)))?;
+        Ok(Server {
+            shared: Arc::new(Shared {
+                http,
+                stop: Mutex::new(None),
+            }),
+            app: App::new(config),
+            local_addr,
+            _listener: listener,
+        })
+    }
+
+    /// The address the server listens on, with the real port when port `0`
+    /// was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can stop the server once it runs.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Answers requests until [`Handle::stop`] is called.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the listener stops accepting connections (tiny_http's
+    /// accept thread ended, for example because the process ran out of file
+    /// descriptors).
+    pub fn run(self) -> Result<(), ServerError> {
+        log_start(self.local_addr, &self.app);
+        let watchdog = Watchdog::spawn(self.local_addr, {
+            let shared = Arc::clone(&self.shared);
+            move |reason| shared.stop(Stop::ListenerDead(reason))
+        })
+        .map_err(ServerError::Setup)?;
+
+        let mut body = Vec::with_capacity(MAX_BODY_BYTES + 1);
+        let outcome = loop {
+            match self.shared.http.recv() {
+                Ok(request) => {
+                    let answered = panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.app.answer(request, &mut body);
+                    }));
+                    if answered.is_err() {
+                        // The request was dropped while unwinding, which
+                        // sent it a 500; the loop goes on.
+                        error!("BUG: answering a request panicked");
+                    }
+                }
+                Err(recv_error) => match self.shared.take_stop() {
+                    Some(Stop::Requested) => break Ok(()),
+                    Some(Stop::ListenerDead(reason)) => {
+                        break Err(ServerError::ListenerDead(reason));
+                    }
+                    None => break Err(ServerError::ListenerDead(recv_error.to_string())),
+                },
+            }
+        };
+        watchdog.stop();
+        outcome
+    }
+}
+
+fn log_start(addr: SocketAddr, app: &App) {
+    if app.removed > 0 {
+        warn!(
+            "removed {} characters that XML forbids from the reply",
+            app.removed
+        );
+    }
+    info!("listening on http://{addr}{WEBHOOK_PATH}");
+    let ngrok_target = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        addr.port().to_string()
+    } else {
+        addr.to_string()
+    };
+    info!(
+        "next: run `ngrok http {ngrok_target}`, then in the Twilio Console open Messaging > \
+         Try it out > Send a WhatsApp message > Sandbox settings and paste \
+         https://<id>.ngrok-free.app{WEBHOOK_PATH} into \"When a message comes in\" (method POST)"
+    );
+}
+
+/// Everything the loop needs to answer a request, built once.
+struct App {
+    reply: Vec<u8>,
+    removed: usize,
+    xml: Header,
+    plain: Header,
+    webhook_allow: Header,
+    health_allow: Header,
+}
+
+impl App {
+    fn new(config: &Config) -> App {
+        App {
+            reply: config.reply.render(),
+            removed: config.reply.removed(),
+            xml: header("Content-Type", "text/xml; charset=utf-8"),
+            plain: header("Content-Type", "text/plain; charset=utf-8"),
+            webhook_allow: header("Allow", routes::WEBHOOK_METHODS),
+            health_allow: header("Allow", routes::HEALTH_METHODS),
+        }
+    }
+
+    /// Answers one request; `body` is scratch space for reading its body.
+    fn answer(&self, request: Request, body: &mut Vec<u8>) {
+        let route = routes::route(request.method(), request.url());
+        if request
+            .body_length()
+            .is_some_and(|len| len > MAX_BODY_BYTES)
+        {
+            return self.text(request, 413, "request body too large\n", None);
+        }
+        match route {
+            Route::Webhook => self.webhook(request, body),
+            Route::Health => self.text(request, 200, "ok\n", None),
+            Route::NotFound => self.text(request, 404, "not found\n", None),
+            Route::MethodNotAllowed { allow } => {
+                let allow = if allow == routes::WEBHOOK_METHODS {
+                    &self.webhook_allow
+                } else {
+                    &self.health_allow
+                };
+                self.text(request, 405, "method not allowed\n", Some(allow))
+            }
+        }
+    }
+
+    fn webhook(&self, mut request: Request, body: &mut Vec<u8>) {
+        let is_form = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Content-Type"))
+            .is_some_and(|h| inbound::is_form(h.value.as_str()));
+        if is_form {
+            match inbound::read_body(request.as_reader(), MAX_BODY_BYTES, body) {
+                Ok(()) => {}
+                Err(BodyError::TooLarge { .. }) => {
+                    return self.text(request, 413, "request body too large\n", None);
+                }
+                Err(error @ BodyError::Io(_)) => {
+                    debug!("{} {}: {error}", request.method(), WEBHOOK_PATH);
+                    return self.text(request, 400, "cannot read the request body\n", None);
+                }
+            }
+        }
+        {
+            let (_, query) = routes::split_url(request.url());
+            let inbound = Inbound::parse(query.as_bytes(), is_form.then_some(body.as_slice()));
+            info!("incoming message {inbound}");
+        }
+        let response = Response::new(
+            StatusCode(200),
+            vec![self.xml.clone()],
+            self.reply.as_slice(),
+            Some(self.reply.len()),
+            None,
+        );
+        send(request, response);
+    }
+
+    fn text(&self, request: Request, status: u16, text: &'static str, extra: Option<&Header>) {
+        let mut headers = vec![self.plain.clone()];
+        headers.extend(extra.cloned());
+        let response = Response::new(
+            StatusCode(status),
+            headers,
+            text.as_bytes(),
+            Some(text.len()),
+            None,
+        );
+        send(request, response);
+    }
+}
+
+fn send(request: Request, response: Response<&[u8]>) {
+    let method = request.method().clone();
+    let status = response.status_code().0;
+    match request.respond(response) {
+        Ok(()) => debug!("{method} -> {status}"),
+        Err(error) => debug!("{method} -> {status}, but the client did not get it: {error}"),
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("BUG: static headers are ASCII")
+}
+
+/// Why the server could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listening socket could not be bound.
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
+    /// The server could not be set up after binding.
+    Setup(io::Error),
+    /// The listener stopped accepting connections.
+    ListenerDead(String),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "cannot listen on {addr}: the port is already in use \
+                 (stop the program using it, or choose another port with --port)"
+                )
+            }
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ServerError::Setup(source) => write!(f, "cannot start the server: {source}"),
+            ServerError::ListenerDead(reason) => {
+                write!(f, "the server stopped accepting connections: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}

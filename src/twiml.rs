@@ -1,0 +1,239 @@
+//! TwiML: the XML document that tells Twilio how to answer a message.
+//!
+//! All XML in this crate is written here, with quick-xml. A [`Reply`] is checked
+//! once, when the configuration is read, and rendered once, when the server
+//! starts; requests only copy the finished bytes.
+//!
+//! The bytes match what Twilio's official helper libraries produce for
+//! `MessagingResponse().message(text)`: an XML declaration, no whitespace
+//! between elements, and text escaped for `&`, `<` and `>` only (quick-xml's
+//! default would also turn `'` into `&apos;`). One deliberate difference: a
+//! carriage return is written as `&#13;`, so that it survives XML line-ending
+//! normalisation instead of being turned into a line feed.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use quick_xml::Writer;
+use quick_xml::escape::partial_escape;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+/// Twilio's limit on the length of one message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1600;
+
+/// The text of a reply, checked against Twilio's rules.
+///
+/// An empty text means "no message": Twilio receives the message and sends
+/// nothing back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    text: String,
+    removed: usize,
+}
+
+impl Reply {
+    /// Checks `text` and keeps what Twilio can send.
+    ///
+    /// Characters that XML 1.0 forbids (most C0 control characters, U+FFFE and
+    /// U+FFFF) are removed: Twilio rejects a document that holds them with
+    /// error 12100. [`Reply::removed`] counts them, for a warning.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the text, once those characters are removed, is longer than
+    /// [`MAX_MESSAGE_CHARS`].
+    pub fn new(text: &str) -> Result<Reply, TwimlError> {
+        let kept = strip_forbidden(text);
+        let chars = kept.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(TwimlError::TooLong { chars });
+        }
+        Ok(Reply {
+            removed: text.chars().count() - chars,
+            text: kept.into_owned(),
+        })
+    }
+
+    /// How many characters [`Reply::new`] removed because XML forbids them.
+    pub fn removed(&self) -> usize {
+        self.removed
+    }
+
+    /// The text that will be sent, without the characters XML forbids.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Renders the complete TwiML document for this reply.
+    pub fn render(&self) -> Vec<u8> {
+        let mut writer = Writer::new(Vec::with_capacity(self.text.len() + 96));
+        // `<Response />`, with the space, is what the helper libraries write.
+        writer.config_mut().add_space_before_slash_in_empty_elements = true;
+        write(
+            &mut writer,
+            Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
+        );
+        if self.text.is_empty() {
+            write(&mut writer, Event::Empty(BytesStart::new("Response")));
+        } else {
+            write(&mut writer, Event::Start(BytesStart::new("Response")));
+            write(&mut writer, Event::Start(BytesStart::new("Message")));
+            let text = BytesText::from_escaped(partial_escape(self.text.as_str()));
+            write(&mut writer, Event::Text(text));
+            write(&mut writer, Event::End(BytesEnd::new("Message")));
+            write(&mut writer, Event::End(BytesEnd::new("Response")));
+        }
+        writer.into_inner()
+    }
+}
+
+fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) {
+    writer
+        .write_event(event)
+        .expect("BUG: writing XML into a Vec cannot fail");
+}
+
+/// Returns `text` without the characters XML 1.0 forbids, borrowing when
+/// there are none.
+pub fn strip_forbidden(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().filter(|&c| is_xml_char(c)).collect())
+    }
+}
+
+/// XML 1.0's `Char` production; Rust's `char` already excludes surrogates.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Why a reply cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TwimlError {
+    /// The text is longer than [`MAX_MESSAGE_CHARS`].
+    TooLong {
+        /// The length of the text, in characters.
+        chars: usize,
+    },
+}
+
+impl fmt::Display for TwimlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TwimlError::TooLong { chars } => write!(
+                f,
+                "the text is {chars} characters long; Twilio sends at most {MAX_MESSAGE_CHARS}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TwimlError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(text: &str) -> String {
+        String::from_utf8(Reply::new(text).unwrap().render()).unwrap()
+    }
+
+    const DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+
+    #[test]
+    fn default_reply_matches_the_helper_libraries_byte_for_byte() {
+        assert_eq!(
+            rendered("What's app, doc?"),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>What's app, doc?</Message></Response>"#
+        );
+    }
+
+    #[test]
+    fn only_ampersand_and_angle_brackets_are_escaped() {
+        assert_eq!(
+            rendered(r#"Tom & "Jerry" <3 'cheese' > all"#),
+            format!(
+                "{DECL}<Response><Message>Tom &amp; \"Jerry\" &lt;3 'cheese' &gt; all</Message></Response>"
+            )
+        );
+    }
+
+    #[test]
+    fn entity_lookalikes_are_escaped_not_passed_through() {
+        assert_eq!(
+            rendered("&amp; &#65; &lt;"),
+            format!("{DECL}<Response><Message>&amp;amp; &amp;#65; &amp;lt;</Message></Response>")
+        );
+    }
+
+    #[test]
+    fn non_ascii_and_emoji_are_written_as_utf8() {
+        assert_eq!(
+            rendered("Café ☕ 👋 日本語"),
+            format!("{DECL}<Response><Message>Café ☕ 👋 日本語</Message></Response>")
+        );
+    }
+
+    #[test]
+    fn newlines_and_tabs_are_kept_and_carriage_returns_survive_as_a_reference() {
+        assert_eq!(
+            rendered("a\nb\tc\r\nd"),
+            format!("{DECL}<Response><Message>a\nb\tc&#13;\nd</Message></Response>")
+        );
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_removed() {
+        assert_eq!(
+            rendered("a\u{0}b\u{1}c\u{8}d\u{B}e\u{C}f\u{1F}g\u{FFFE}h\u{FFFF}i"),
+            format!("{DECL}<Response><Message>abcdefghi</Message></Response>")
+        );
+        assert_eq!(Reply::new("a\u{0}b\u{1F}\u{FFFF}").unwrap().removed(), 3);
+        assert_eq!(Reply::new("What's app, doc?").unwrap().removed(), 0);
+    }
+
+    #[test]
+    fn characters_xml_allows_at_the_edges_of_its_ranges_are_kept() {
+        let text = "\u{7F}\u{80}\u{9F}\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}";
+        assert_eq!(Reply::new(text).unwrap().removed(), 0);
+        assert_eq!(
+            rendered(text),
+            format!("{DECL}<Response><Message>{text}</Message></Response>")
+        );
+    }
+
+    #[test]
+    fn empty_reply_is_a_response_without_a_message() {
+        assert_eq!(rendered(""), format!("{DECL}<Response />"));
+    }
+
+    #[test]
+    fn reply_of_only_forbidden_characters_is_no_message_rather_than_an_empty_one() {
+        assert_eq!(rendered("\u{0}\u{1}"), format!("{DECL}<Response />"));
+    }
+
+    #[test]
+    fn reply_of_1600_characters_is_accepted_and_1601_refused() {
+        let limit = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(Reply::new(&limit).unwrap().text().chars().count(), 1600);
+        let over = "é".repeat(MAX_MESSAGE_CHARS + 1);
+        assert_eq!(Reply::new(&over), Err(TwimlError::TooLong { chars: 1601 }));
+        assert_eq!(
+            TwimlError::TooLong { chars: 1601 }.to_string(),
+            "the text is 1601 characters long; Twilio sends at most 1600"
+        );
+    }
+
+    #[test]
+    fn length_is_counted_after_forbidden_characters_are_removed() {
+        let text = format!("{}\u{0}", "a".repeat(MAX_MESSAGE_CHARS));
+        assert!(Reply::new(&text).is_ok());
+    }
+
+    #[test]
+    fn strip_forbidden_borrows_clean_text() {
+        assert!(matches!(strip_forbidden("clean"), Cow::Borrowed("clean")));
+    }
+}

@@ -1,0 +1,365 @@
+//! Test support: the server started in-process or as the built binary, always
+//! on 127.0.0.1 with a port the system picks, and HTTP spoken over raw TCP so
+//! that tests see the exact bytes.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use whatsapp_webhook::{Config, Handle, Server, ServerError};
+
+/// The reply every test expects unless it configures another one.
+pub const DEFAULT_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>What's app, doc?</Message></Response>"#;
+
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A realistic form body of a WhatsApp message, as Twilio posts it.
+pub const TWILIO_WHATSAPP_FORM: &str = "SmsMessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&NumMedia=0&ProfileName=Ada+Lovelace&MessageType=text&SmsSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&WaId=15551234567&SmsStatus=received&Body=Hello+doc%21+Caf%C3%A9+%26+co+%3D+100%25+%F0%9F%91%8B&To=whatsapp%3A%2B14155238886&NumSegments=1&ReferralNumMedia=0&MessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&AccountSid=AC0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B15551234567&ApiVersion=2010-04-01";
+
+/// A server running in this process; stopped when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    handle: Handle,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub fn start() -> TestServer {
+        TestServer::with(Config::default())
+    }
+
+    /// Starts a server with `config`, on 127.0.0.1 and a free port.
+    pub fn with(config: Config) -> TestServer {
+        let config = Config {
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+            ..config
+        };
+        let server = Server::bind(&config).expect("bind 127.0.0.1:0");
+        let addr = server.local_addr();
+        let handle = server.handle();
+        let thread = thread::spawn(move || server.run());
+        TestServer {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Opens a new connection.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+
+    /// Sends `raw` on a new connection and reads one response.
+    pub fn request(&self, raw: &[u8]) -> HttpResponse {
+        let mut stream = self.connect();
+        stream.write_all(raw).expect("send request");
+        read_response(&mut BufReader::new(stream), false)
+    }
+
+    /// Stops the server and returns what `run` returned.
+    pub fn stop(mut self) -> Result<(), ServerError> {
+        self.handle.stop();
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("server thread panicked")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Connects with timeouts, so that a broken server fails the test instead
+/// of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// A `POST /whatsapp` with a form body.
+pub fn post_form(form: &str) -> Vec<u8> {
+    format!(
+        "POST /whatsapp HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .into_bytes()
+}
+
+/// A request with no body.
+pub fn bare(method: &str, target: &str) -> Vec<u8> {
+    format!("{method} {target} HTTP/1.1\r\nHost: example.com\r\n\r\n").into_bytes()
+}
+
+/// One HTTP response, as received.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn status(&self) -> u16 {
+        self.status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {:?}", self.status_line))
+    }
+
+    /// The value of the only header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str());
+        let first = values.next();
+        assert!(values.next().is_none(), "more than one {name} header");
+        first
+    }
+
+    /// The header names, in order.
+    pub fn header_names(&self) -> Vec<&str> {
+        self.headers.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    pub fn body_text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("UTF-8 body")
+    }
+
+    /// Asserts a `text/xml` 200 carrying exactly `twiml`.
+    pub fn assert_twiml(&self, twiml: &str) {
+        assert_eq!(self.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(self.header("Content-Type"), Some("text/xml; charset=utf-8"));
+        assert_eq!(
+            self.header("Content-Length"),
+            Some(twiml.len().to_string().as_str())
+        );
+        assert_eq!(self.body_text(), twiml);
+    }
+
+    /// Asserts a short `text/plain` answer.
+    pub fn assert_text(&self, status_line: &str, text: &str) {
+        assert_eq!(self.status_line, status_line);
+        assert_eq!(
+            self.header("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(self.body_text(), text);
+    }
+}
+
+/// Reads one response; `head_only` for an answer to `HEAD`, which announces
+/// a length but carries no body.
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> HttpResponse {
+    let mut status_line = String::new();
+    reader
+        .read_line(&mut status_line)
+        .expect("read status line");
+    assert!(
+        status_line.ends_with("\r\n"),
+        "truncated status line {status_line:?}"
+    );
+    status_line.truncate(status_line.len() - 2);
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read header");
+        let line = line.strip_suffix("\r\n").expect("header ends with CRLF");
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(": ").expect("header has a colon");
+        headers.push((name.to_owned(), value.to_owned()));
+    }
+    let mut response = HttpResponse {
+        status_line,
+        headers,
+        body: Vec::new(),
+    };
+    if !head_only {
+        let length: usize = response
+            .header("Content-Length")
+            .map(|value| value.parse().expect("numeric Content-Length"))
+            .unwrap_or(0);
+        response.body = vec![0; length];
+        reader.read_exact(&mut response.body).expect("read body");
+    }
+    response
+}
+
+/// The built binary, running; killed when dropped.
+pub struct Binary {
+    child: Child,
+    lines: Receiver<String>,
+    pub addr: SocketAddr,
+    /// Every stderr line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Binary {
+    /// The path of the built binary.
+    pub fn path() -> &'static str {
+        env!("CARGO_BIN_EXE_whatsapp-webhook")
+    }
+
+    /// Runs the binary on 127.0.0.1 and a free port, with `args` and `env`
+    /// and without `RUST_LOG` unless `env` sets it, and waits until it logs
+    /// its address.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Binary {
+        let mut command = Command::new(Binary::path());
+        command
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args);
+        Binary::start_command(command, env)
+    }
+
+    /// Like [`Binary::start`], for a prepared command.
+    pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Binary {
+        command
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start the binary");
+        let lines = stderr_lines(child.stderr.take().expect("piped stderr"));
+        let mut binary = Binary {
+            child,
+            lines,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            seen: Vec::new(),
+        };
+        let line = binary.wait_for("listening on http://");
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix("/whatsapp"))
+            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
+        binary.addr = addr.parse().expect("address in the start-up line");
+        binary
+    }
+
+    /// Waits for a stderr line containing `needle` and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line containing {needle:?} in {PATIENCE:?}; seen: {:#?}",
+                        self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the binary ended without logging {needle:?}; seen: {:#?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Sends `raw` on a new connection and reads one response.
+    pub fn request(&self, raw: &[u8]) -> HttpResponse {
+        let mut stream = connect(self.addr);
+        stream.write_all(raw).expect("send request");
+        read_response(&mut BufReader::new(stream), false)
+    }
+
+    /// Waits for the process to end by itself, collecting the rest of its
+    /// stderr.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the binary") {
+                self.seen.extend(self.lines.iter());
+                return status;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the binary did not exit; seen: {:#?}",
+                self.seen
+            );
+            if let Ok(line) = self.lines.recv_timeout(left.min(Duration::from_millis(50))) {
+                self.seen.push(line);
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion with `args` and returns its status, stdout
+/// and stderr.
+pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+    let output = Command::new(Binary::path())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary");
+    (
+        output.status,
+        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    )
+}
+
+fn stderr_lines(stderr: ChildStderr) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
