@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
 use crate::twiml::{Reply, TwimlError};
 
 /// The reply sent when none is configured.
@@ -31,11 +32,21 @@ Options:
                       [env: PORT] [default: 8767]
       --reply <TEXT>  Text of the reply; empty sends no reply (at most 1600
                       characters) [env: REPLY] [default: What's app, doc?]
+      --public-url <URL>
+                      The URL Twilio calls, up to the path this server sees,
+                      such as https://abc123.ngrok-free.app; used to check
+                      signatures [env: PUBLIC_URL] [default: rebuilt from
+                      X-Forwarded-Proto and Host]
   -h, --help          Print this help
   -V, --version       Print the version
 
 Flags win over environment variables. RUST_LOG sets the log level
 (default: info); logs go to standard error.
+
+Signatures: set TWILIO_AUTH_TOKEN (and, for webhooks signed with a SharedKey,
+TWILIO_WEBHOOK_SHARED_KEY) in the environment, never on the command line, and
+every request to /whatsapp must carry a valid X-Twilio-Signature. Either may
+hold two comma-separated values during a rotation.
 
 Twilio: run `ngrok http 8767`, then paste https://<id>.ngrok-free.app/whatsapp
 into the WhatsApp Sandbox settings, under \"When a message comes in\".
@@ -63,6 +74,14 @@ pub struct Config {
     pub port: u16,
     /// The reply sent to every message. Defaults to [`DEFAULT_REPLY`].
     pub reply: Reply,
+    /// The URL Twilio calls, up to the path this server receives (scheme,
+    /// host, optional port and path prefix, no trailing slash); signatures
+    /// are checked against it. Defaults to none: the URL is rebuilt from
+    /// `X-Forwarded-Proto` and `Host`.
+    pub public_url: Option<String>,
+    /// The secrets signatures are checked with, read from the environment
+    /// only. Defaults to none, which turns checking off.
+    pub keys: Keys,
 }
 
 impl Default for Config {
@@ -71,6 +90,8 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
             reply: Reply::new(DEFAULT_REPLY).expect("BUG: the default reply is valid TwiML"),
+            public_url: None,
+            keys: Keys::default(),
         }
     }
 }
@@ -93,6 +114,7 @@ where
     let mut host = None;
     let mut port = None;
     let mut reply = None;
+    let mut public_url = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -101,6 +123,7 @@ where
             Long("host") => host = Some(parser.value()?),
             Short('p') | Long("port") => port = Some(parser.value()?),
             Long("reply") => reply = Some(parser.value()?),
+            Long("public-url") => public_url = Some(parser.value()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -128,7 +151,48 @@ where
             source,
         })?;
     }
+    if let Some(given) = given(public_url, "--public-url", "PUBLIC_URL", &env)? {
+        config.public_url = match parse_public_url(&given.text) {
+            Some(url) => Some(url),
+            None => {
+                return Err(given.invalid(
+                    "an http or https URL without query, such as https://abc123.ngrok-free.app",
+                ));
+            }
+        };
+    }
+    config.keys.auth_tokens = secrets(AUTH_TOKEN_VAR, &env)?;
+    config.keys.shared_keys = secrets(SHARED_KEY_VAR, &env)?;
     Ok(Command::Serve(config))
+}
+
+/// Reads a secret variable; secrets have no flag, because every user of the
+/// machine can read a process's arguments.
+fn secrets<E>(var: &'static str, env: &E) -> Result<Vec<signature::Secret>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    match given(None, "", var, env)? {
+        Some(given) => signature::parse_secrets(var, &given.text).map_err(ConfigError::Secrets),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Checks a public URL and drops its trailing slashes, so that appending
+/// the request path gives the URL Twilio signed.
+fn parse_public_url(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let rest = rest.trim_end_matches('/');
+    let host = rest.split('/').next().unwrap_or_default();
+    let acceptable = matches!(scheme.as_str(), "http" | "https")
+        && !host.is_empty()
+        && !host.contains('@')
+        && !rest.contains(['?', '#'])
+        && !rest.contains(|c: char| c.is_whitespace() || c.is_control());
+    let url = format!("{scheme}://{rest}");
+    // The port must be one the signature check can read.
+    (acceptable && signature::url_forms(&url).is_some()).then_some(url)
 }
 
 /// A value given for a setting, and where it came from.
@@ -219,6 +283,8 @@ pub enum ConfigError {
         /// What the setting accepts.
         expected: &'static str,
     },
+    /// A secret variable that cannot be used.
+    Secrets(SecretsError),
     /// A reply that Twilio cannot send.
     Reply {
         /// Where the reply came from.
@@ -244,6 +310,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Reply { origin, source } => {
                 write!(f, "invalid reply from {origin}: {source}")
             }
+            ConfigError::Secrets(error) => error.fmt(f),
         }
     }
 }

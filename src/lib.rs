@@ -8,7 +8,8 @@
 //! 2. [`Server::bind`] binds the socket and renders every answer once
 //!    ([`twiml`]).
 //! 3. [`Server::run`] takes each request tiny_http has parsed,
-//!    [routes] it, reads `From` and `Body` ([`inbound`]), logs the
+//!    [routes] it, reads `From` and `Body` ([`inbound`]), checks
+//!    `X-Twilio-Signature` when a secret is set ([`signature`]), logs the
 //!    message, and sends the prepared TwiML.
 //!
 //! The server is synchronous on purpose: one loop answers requests from
@@ -36,6 +37,7 @@ pub mod config;
 pub mod inbound;
 pub mod routes;
 pub mod server;
+pub mod signature;
 pub mod twiml;
 pub mod watchdog;
 

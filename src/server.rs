@@ -15,8 +15,11 @@ use log::{debug, error, info, warn};
 use tiny_http::{Header, Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::inbound::{self, BodyError, Inbound, MAX_BODY_BYTES};
+use crate::inbound::{self, BodyError, Escaped, Inbound, MAX_BODY_BYTES};
 use crate::routes::{self, Route, WEBHOOK_PATH};
+use crate::signature::{
+    self, AUTH_TOKEN_VAR, Keys, Payload, SETTINGS_HEADER, SHARED_KEY_VAR, SIGNATURE_HEADER, Verdict,
+};
 use crate::watchdog::Watchdog;
 
 /// A bound server, ready to [`run`](Server::run).
@@ -160,6 +163,7 @@ fn log_start(addr: SocketAddr, app: &App) {
             app.removed
         );
     }
+    log_signature_checking(app);
     info!("listening on http://{addr}{WEBHOOK_PATH}");
     let ngrok_target = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         addr.port().to_string()
@@ -173,10 +177,41 @@ fn log_start(addr: SocketAddr, app: &App) {
     );
 }
 
+fn log_signature_checking(app: &App) {
+    if app.keys.is_empty() {
+        warn!(
+            "signature checking is off: anyone who finds this URL can post fake messages; \
+             set {AUTH_TOKEN_VAR} to your account's Auth Token to turn it on"
+        );
+        return;
+    }
+    let mut secrets = Vec::new();
+    for (var, list) in [
+        (AUTH_TOKEN_VAR, &app.keys.auth_tokens),
+        (SHARED_KEY_VAR, &app.keys.shared_keys),
+    ] {
+        match list.len() {
+            0 => {}
+            1 => secrets.push(var.to_owned()),
+            n => secrets.push(format!("{var} ({n} values)")),
+        }
+    }
+    let urls = match &app.public_url {
+        Some(base) => format!("{base}{WEBHOOK_PATH}"),
+        None => format!("X-Forwarded-Proto (default http) :// Host {WEBHOOK_PATH}"),
+    };
+    info!(
+        "checking {SIGNATURE_HEADER} with {}; signed URL: {urls}",
+        secrets.join(" and ")
+    );
+}
+
 /// Everything the loop needs to answer a request, built once.
 struct App {
     reply: Vec<u8>,
     removed: usize,
+    keys: Keys,
+    public_url: Option<String>,
     xml: Header,
     plain: Header,
     webhook_allow: Header,
@@ -188,6 +223,8 @@ impl App {
         App {
             reply: config.reply.render(),
             removed: config.reply.removed(),
+            keys: config.keys.clone(),
+            public_url: config.public_url.clone(),
             xml: header("Content-Type", "text/xml; charset=utf-8"),
             plain: header("Content-Type", "text/plain; charset=utf-8"),
             webhook_allow: header("Allow", routes::WEBHOOK_METHODS),
@@ -220,12 +257,11 @@ impl App {
     }
 
     fn webhook(&self, mut request: Request, body: &mut Vec<u8>) {
-        let is_form = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Content-Type"))
-            .is_some_and(|h| inbound::is_form(h.value.as_str()));
-        if is_form {
+        let checking = !self.keys.is_empty();
+        let is_form = header_value(&request, "Content-Type").is_some_and(inbound::is_form);
+        // Only a bodySHA256 in the URL makes a body that is not a form matter.
+        let raw_body_signed = checking && !is_form && request.url().contains("bodySHA256");
+        if is_form || raw_body_signed {
             match inbound::read_body(request.as_reader(), MAX_BODY_BYTES, body) {
                 Ok(()) => {}
                 Err(BodyError::TooLarge { .. }) => {
@@ -235,6 +271,19 @@ impl App {
                     debug!("{} {}: {error}", request.method(), WEBHOOK_PATH);
                     return self.text(request, 400, "cannot read the request body\n", None);
                 }
+            }
+        }
+        if checking {
+            let payload = if is_form {
+                Payload::Form(body)
+            } else if raw_body_signed {
+                Payload::Raw(body)
+            } else {
+                Payload::Nothing
+            };
+            if let Err(rejection) = self.check_signature(&request, payload) {
+                warn!("rejected {} {WEBHOOK_PATH}: {rejection}", request.method());
+                return self.text(request, 403, "invalid or missing Twilio signature\n", None);
             }
         }
         {
@@ -252,6 +301,34 @@ impl App {
         send(request, response);
     }
 
+    /// Checks `X-Twilio-Signature`; the error says why a request is refused
+    /// and which URL was checked, never a secret or an expected signature.
+    fn check_signature(&self, request: &Request, payload: Payload<'_>) -> Result<(), String> {
+        let Some(url) = signature::request_url(
+            self.public_url.as_deref(),
+            header_value(request, "X-Forwarded-Proto"),
+            header_value(request, "Host"),
+            request.url(),
+        ) else {
+            return Err("no Host header to rebuild the URL from (set PUBLIC_URL)".to_owned());
+        };
+        let verdict = signature::check(
+            &self.keys,
+            &url,
+            payload,
+            header_value(request, SIGNATURE_HEADER),
+            header_value(request, SETTINGS_HEADER),
+        );
+        match verdict {
+            Verdict::Valid => Ok(()),
+            Verdict::NoMatch => Err(format!(
+                "{verdict} (checked URL {}; if Twilio called another URL, set PUBLIC_URL to its start)",
+                Escaped(&url)
+            )),
+            _ => Err(format!("{verdict} (checked URL {})", Escaped(&url))),
+        }
+    }
+
     fn text(&self, request: Request, status: u16, text: &'static str, extra: Option<&Header>) {
         let mut headers = vec![self.plain.clone()];
         headers.extend(extra.cloned());
@@ -264,6 +341,15 @@ impl App {
         );
         send(request, response);
     }
+}
+
+/// The value of the first header called `name`.
+fn header_value<'a>(request: &'a Request, name: &'static str) -> Option<&'a str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
 }
 
 fn send(request: Request, response: Response<&[u8]>) {

@@ -94,7 +94,11 @@ fn start_up_logs_the_real_address_and_the_next_steps() {
         "{next}"
     );
     assert!(next.contains("When a message comes in"), "{next}");
-    assert!(server.seen[0].contains(" INFO "), "logs at info by default");
+    let listening = server.wait_for("listening on");
+    assert!(
+        listening.contains(" INFO "),
+        "logs at info by default: {listening}"
+    );
 }
 
 #[test]
