@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::replies::{self, Rule, RuleError};
 use crate::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
 use crate::twiml::{Reply, TwimlError};
 
@@ -32,6 +33,14 @@ Options:
                       [env: PORT] [default: 8767]
       --reply <TEXT>  Text of the reply; empty sends no reply (at most 1600
                       characters) [env: REPLY] [default: What's app, doc?]
+      --media <URL>   Adds an image or other media (an http or https URL) to
+                      the reply; repeat for more, at most 10
+                      [env: MEDIA, URLs separated by spaces or line breaks]
+      --on <KEYWORD=REPLY>
+                      Answers a message whose text is KEYWORD (ignoring case
+                      and surrounding spaces) with REPLY instead; repeat for
+                      more; an empty REPLY sends nothing
+                      [env: ON_RULES, one rule per line]
       --public-url <URL>
                       The URL Twilio calls, up to the path this server sees,
                       such as https://abc123.ngrok-free.app; used to check
@@ -72,8 +81,12 @@ pub struct Config {
     /// The port to listen on; `0` asks the system for a free one. Defaults to
     /// [`DEFAULT_PORT`].
     pub port: u16,
-    /// The reply sent to every message. Defaults to [`DEFAULT_REPLY`].
+    /// The reply sent to messages no rule answers, with any media. Defaults
+    /// to [`DEFAULT_REPLY`] without media.
     pub reply: Reply,
+    /// Keyword rules, tried in order before the default reply. Defaults to
+    /// none.
+    pub rules: Vec<Rule>,
     /// The URL Twilio calls, up to the path this server receives (scheme,
     /// host, optional port and path prefix, no trailing slash); signatures
     /// are checked against it. Defaults to none: the URL is rebuilt from
@@ -90,6 +103,7 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
             reply: Reply::new(DEFAULT_REPLY).expect("BUG: the default reply is valid TwiML"),
+            rules: Vec::new(),
             public_url: None,
             keys: Keys::default(),
         }
@@ -115,6 +129,8 @@ where
     let mut port = None;
     let mut reply = None;
     let mut public_url = None;
+    let mut media = Vec::new();
+    let mut rules = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -124,6 +140,8 @@ where
             Short('p') | Long("port") => port = Some(parser.value()?),
             Long("reply") => reply = Some(parser.value()?),
             Long("public-url") => public_url = Some(parser.value()?),
+            Long("media") => media.push(parser.value()?),
+            Long("on") => rules.push(parser.value()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -151,6 +169,30 @@ where
             source,
         })?;
     }
+    let media = list(media, "--media", "MEDIA", &env, |text| {
+        text.split_whitespace().map(str::to_owned).collect()
+    })?;
+    if let Some((urls, origin)) = media {
+        config.reply = config
+            .reply
+            .with_media(&urls)
+            .map_err(|source| ConfigError::Media { origin, source })?;
+    }
+    let rules = list(rules, "--on", "ON_RULES", &env, |text| {
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    })?;
+    if let Some((rules, origin)) = rules {
+        let rules = rules
+            .iter()
+            .map(|rule| Rule::parse(rule))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|rules| replies::check_unique(&rules).map(|()| rules))
+            .map_err(|source| ConfigError::Rule { origin, source })?;
+        config.rules = rules;
+    }
     if let Some(given) = given(public_url, "--public-url", "PUBLIC_URL", &env)? {
         config.public_url = match parse_public_url(&given.text) {
             Some(url) => Some(url),
@@ -164,6 +206,34 @@ where
     config.keys.auth_tokens = secrets(AUTH_TOKEN_VAR, &env)?;
     config.keys.shared_keys = secrets(SHARED_KEY_VAR, &env)?;
     Ok(Command::Serve(config))
+}
+
+/// The values of a repeatable flag, or else the environment variable's,
+/// split by `split`; `None` when neither is given.
+fn list<E, S>(
+    flag_values: Vec<OsString>,
+    flag: &'static str,
+    var: &'static str,
+    env: &E,
+    split: S,
+) -> Result<Option<(Vec<String>, Origin)>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+    S: Fn(&str) -> Vec<String>,
+{
+    if flag_values.is_empty() {
+        return Ok(given(None, flag, var, env)?.map(|given| (split(&given.text), given.origin)));
+    }
+    let origin = Origin::Flag(flag);
+    let values = flag_values
+        .into_iter()
+        .map(|value| {
+            value
+                .into_string()
+                .map_err(|_| ConfigError::NotUnicode { origin })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some((values, origin)))
 }
 
 /// Reads a secret variable; secrets have no flag, because every user of the
@@ -285,6 +355,20 @@ pub enum ConfigError {
     },
     /// A secret variable that cannot be used.
     Secrets(SecretsError),
+    /// A keyword rule that cannot be used.
+    Rule {
+        /// Where the rules came from.
+        origin: Origin,
+        /// What is wrong with the rule.
+        source: RuleError,
+    },
+    /// Media that Twilio cannot send.
+    Media {
+        /// Where the media came from.
+        origin: Origin,
+        /// Why Twilio cannot send them.
+        source: TwimlError,
+    },
     /// A reply that Twilio cannot send.
     Reply {
         /// Where the reply came from.
@@ -311,6 +395,12 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid reply from {origin}: {source}")
             }
             ConfigError::Secrets(error) => error.fmt(f),
+            ConfigError::Rule { origin, source } => {
+                write!(f, "invalid rule from {origin}: {source}")
+            }
+            ConfigError::Media { origin, source } => {
+                write!(f, "invalid media from {origin}: {source}")
+            }
         }
     }
 }
@@ -488,6 +578,77 @@ mod tests {
         assert_eq!(
             result.unwrap_err().to_string(),
             "the value of HOST (environment variable) is not UTF-8"
+        );
+    }
+
+    #[test]
+    fn rules_come_from_repeated_flags_or_one_per_line_of_on_rules() {
+        let from_flags = config(&["--on", "hello=Hi!", "--on", "bye=Goodbye"], &[]);
+        let keywords: Vec<_> = from_flags.rules.iter().map(Rule::keyword).collect();
+        assert_eq!(keywords, ["hello", "bye"]);
+        let from_env = config(&[], &[("ON_RULES", "hello=Hi!\n\n  \nbye=Good=bye\n")]);
+        let rules: Vec<_> = from_env
+            .rules
+            .iter()
+            .map(|rule| (rule.keyword(), rule.reply().text()))
+            .collect();
+        assert_eq!(rules, [("hello", "Hi!"), ("bye", "Good=bye")]);
+        let flags_win = config(&["--on", "a=b"], &[("ON_RULES", "c=d")]);
+        assert_eq!(flags_win.rules.len(), 1);
+        assert_eq!(flags_win.rules[0].keyword(), "a");
+    }
+
+    #[test]
+    fn invalid_rules_are_refused_naming_where_they_came_from() {
+        assert_eq!(
+            error(&["--on", "hello"], &[]),
+            r#"invalid rule from --on: rule "hello" has no '=': write it KEYWORD=REPLY"#
+        );
+        assert_eq!(
+            error(&[], &[("ON_RULES", "ok=1\n =Hi")]),
+            r#"invalid rule from ON_RULES (environment variable): rule " =Hi" has an empty keyword"#
+        );
+        assert_eq!(
+            error(&["--on", "Stop=a", "--on", "stop="], &[]),
+            r#"invalid rule from --on: keyword "stop" has two rules (keywords are compared ignoring case)"#
+        );
+        assert_eq!(
+            error(&["--on", &format!("x={}", "y".repeat(1601))], &[]),
+            r#"invalid rule from --on: the reply to keyword "x" cannot be sent: the text is 1601 characters long; Twilio sends at most 1600"#
+        );
+    }
+
+    #[test]
+    fn media_come_from_repeated_flags_or_a_spaced_list() {
+        let config1 = config(
+            &[
+                "--media",
+                "https://e.com/a.jpg",
+                "--media",
+                "http://e.com/b.png",
+            ],
+            &[],
+        );
+        assert_eq!(
+            config1.reply.media(),
+            ["https://e.com/a.jpg", "http://e.com/b.png"]
+        );
+        let config2 = config(
+            &[],
+            &[("MEDIA", " https://e.com/a.jpg\nhttps://e.com/b.jpg ")],
+        );
+        assert_eq!(
+            config2.reply.media(),
+            ["https://e.com/a.jpg", "https://e.com/b.jpg"]
+        );
+        assert_eq!(
+            error(&["--media", "e.com/a.jpg"], &[]),
+            r#"invalid media from --media: "e.com/a.jpg" is not an http or https URL; Twilio fetches media from absolute http(s) URLs"#
+        );
+        let eleven: Vec<String> = (0..11).map(|i| format!("https://e.com/{i}")).collect();
+        assert_eq!(
+            error(&[], &[("MEDIA", &eleven.join(" "))]),
+            "invalid media from MEDIA (environment variable): 11 media given; Twilio sends at most 10 with one message"
         );
     }
 

@@ -108,19 +108,27 @@ impl<'a> Inbound<'a> {
     }
 }
 
-impl fmt::Display for Inbound<'_> {
-    /// `from <From>: <Body>`, both [`Escaped`]; a missing parameter shows as
-    /// `(no From)` or `(no Body)`.
+impl Inbound<'_> {
+    /// `From` for a log line: [`Escaped`], or `(no From)`.
+    pub fn sender(&self) -> Shown<'_> {
+        Shown(self.from.as_deref(), "(no From)")
+    }
+
+    /// `Body` for a log line: [`Escaped`], or `(no Body)`.
+    pub fn text(&self) -> Shown<'_> {
+        Shown(self.body.as_deref(), "(no Body)")
+    }
+}
+
+/// A parameter for a log line: its value [`Escaped`], or a placeholder when
+/// the request did not carry it.
+pub struct Shown<'a>(Option<&'a str>, &'static str);
+
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("from ")?;
-        match &self.from {
-            Some(from) => Escaped(from).fmt(f)?,
-            None => f.write_str("(no From)")?,
-        }
-        f.write_str(": ")?;
-        match &self.body {
-            Some(body) => Escaped(body).fmt(f),
-            None => f.write_str("(no Body)"),
+        match self.0 {
+            Some(value) => Escaped(value).fmt(f),
+            None => f.write_str(self.1),
         }
     }
 }
@@ -296,26 +304,30 @@ mod tests {
         assert_eq!(raw.body.as_deref(), Some("\u{FFFD}\u{0}\u{FFFD}"));
     }
 
+    fn shown(inbound: &Inbound<'_>) -> String {
+        format!("from {}: {}", inbound.sender(), inbound.text())
+    }
+
     #[test]
-    fn display_escapes_what_could_forge_a_log_line() {
+    fn log_values_escape_what_could_forge_a_log_line() {
         let inbound = Inbound::parse(
             b"From=whatsapp%3A%2B1555&Body=hi%0A%5B2026-01-01T00%3A00%3A00Z+INFO%5D+forged%0D%1B%5B2J%E2%80%A8%E2%80%AE%5C",
             None,
         );
         assert_eq!(
-            inbound.to_string(),
+            shown(&inbound),
             r"from whatsapp:+1555: hi\n[2026-01-01T00:00:00Z INFO] forged\r\u{1b}[2J\u{2028}\u{202e}\\"
         );
     }
 
     #[test]
-    fn display_keeps_quotes_and_non_ascii_text_as_they_are() {
+    fn log_values_keep_quotes_and_non_ascii_text_as_they_are() {
         let inbound = Inbound::parse("Body=It's \"Café\" 👋&From=x".as_bytes(), None);
-        assert_eq!(inbound.to_string(), "from x: It's \"Café\" 👋");
+        assert_eq!(shown(&inbound), "from x: It's \"Café\" 👋");
     }
 
     #[test]
-    fn display_names_missing_parameters() {
-        assert_eq!(Inbound::default().to_string(), "from (no From): (no Body)");
+    fn log_values_name_missing_parameters() {
+        assert_eq!(shown(&Inbound::default()), "from (no From): (no Body)");
     }
 }

@@ -6,11 +6,12 @@
 //! 1. [`config::parse`] turns flags and environment variables into a
 //!    [`Config`]; the reply is checked against Twilio's rules there.
 //! 2. [`Server::bind`] binds the socket and renders every answer once
-//!    ([`twiml`]).
+//!    ([`twiml`], [`replies`]).
 //! 3. [`Server::run`] takes each request tiny_http has parsed,
 //!    [routes] it, reads `From` and `Body` ([`inbound`]), checks
-//!    `X-Twilio-Signature` when a secret is set ([`signature`]), logs the
-//!    message, and sends the prepared TwiML.
+//!    `X-Twilio-Signature` when a secret is set ([`signature`]), picks the
+//!    reply a keyword rule or the default gives, logs the message, and sends
+//!    the prepared TwiML.
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
@@ -35,6 +36,7 @@
 
 pub mod config;
 pub mod inbound;
+pub mod replies;
 pub mod routes;
 pub mod server;
 pub mod signature;

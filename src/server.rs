@@ -16,6 +16,7 @@ use tiny_http::{Header, Request, Response, StatusCode};
 
 use crate::config::Config;
 use crate::inbound::{self, BodyError, Escaped, Inbound, MAX_BODY_BYTES};
+use crate::replies::Replies;
 use crate::routes::{self, Route, WEBHOOK_PATH};
 use crate::signature::{
     self, AUTH_TOKEN_VAR, Keys, Payload, SETTINGS_HEADER, SHARED_KEY_VAR, SIGNATURE_HEADER, Verdict,
@@ -90,6 +91,7 @@ impl Server {
         let for_tiny_http = listener.try_clone().map_err(ServerError::Setup)?;
         let http = tiny_http::Server::from_listener(for_tiny_http, None)
             .map_err(|error| ServerError::Setup(io::Error::other(error)))?;
+        log_settings(config);
         Ok(Server {
             shared: Arc::new(Shared {
                 http,
@@ -122,7 +124,7 @@ impl Server {
     /// accept thread ended, for example because the process ran out of file
     /// descriptors).
     pub fn run(self) -> Result<(), ServerError> {
-        log_start(self.local_addr, &self.app);
+        log_start(self.local_addr);
         let watchdog = Watchdog::spawn(self.local_addr, {
             let shared = Arc::clone(&self.shared);
             move |reason| shared.stop(Stop::ListenerDead(reason))
@@ -156,14 +158,38 @@ impl Server {
     }
 }
 
-fn log_start(addr: SocketAddr, app: &App) {
-    if app.removed > 0 {
-        warn!(
-            "removed {} characters that XML forbids from the reply",
-            app.removed
-        );
+/// Logs what the configuration means for the messages to come.
+fn log_settings(config: &Config) {
+    let replies = std::iter::once(("the reply", &config.reply)).chain(
+        config
+            .rules
+            .iter()
+            .map(|rule| ("a rule's reply", rule.reply())),
+    );
+    for (which, reply) in replies {
+        if reply.removed() > 0 {
+            warn!(
+                "removed {} characters that XML forbids from {which}: \"{}\"",
+                reply.removed(),
+                Escaped(reply.text())
+            );
+        }
     }
-    log_signature_checking(app);
+    if !config.rules.is_empty() {
+        let keywords: Vec<String> = config
+            .rules
+            .iter()
+            .map(|rule| format!("\"{}\"", Escaped(rule.keyword())))
+            .collect();
+        info!("keyword rules: {}", keywords.join(", "));
+    }
+    if config.reply.is_silent() {
+        info!("the default reply is empty: messages no rule answers are logged, not answered");
+    }
+    log_signature_checking(config);
+}
+
+fn log_start(addr: SocketAddr) {
     info!("listening on http://{addr}{WEBHOOK_PATH}");
     let ngrok_target = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         addr.port().to_string()
@@ -177,8 +203,8 @@ fn log_start(addr: SocketAddr, app: &App) {
     );
 }
 
-fn log_signature_checking(app: &App) {
-    if app.keys.is_empty() {
+fn log_signature_checking(config: &Config) {
+    if config.keys.is_empty() {
         warn!(
             "signature checking is off: anyone who finds this URL can post fake messages; \
              set {AUTH_TOKEN_VAR} to your account's Auth Token to turn it on"
@@ -187,8 +213,8 @@ fn log_signature_checking(app: &App) {
     }
     let mut secrets = Vec::new();
     for (var, list) in [
-        (AUTH_TOKEN_VAR, &app.keys.auth_tokens),
-        (SHARED_KEY_VAR, &app.keys.shared_keys),
+        (AUTH_TOKEN_VAR, &config.keys.auth_tokens),
+        (SHARED_KEY_VAR, &config.keys.shared_keys),
     ] {
         match list.len() {
             0 => {}
@@ -196,7 +222,7 @@ fn log_signature_checking(app: &App) {
             n => secrets.push(format!("{var} ({n} values)")),
         }
     }
-    let urls = match &app.public_url {
+    let urls = match &config.public_url {
         Some(base) => format!("{base}{WEBHOOK_PATH}"),
         None => format!("X-Forwarded-Proto (default http) :// Host {WEBHOOK_PATH}"),
     };
@@ -208,8 +234,7 @@ fn log_signature_checking(app: &App) {
 
 /// Everything the loop needs to answer a request, built once.
 struct App {
-    reply: Vec<u8>,
-    removed: usize,
+    replies: Replies,
     keys: Keys,
     public_url: Option<String>,
     xml: Header,
@@ -221,8 +246,7 @@ struct App {
 impl App {
     fn new(config: &Config) -> App {
         App {
-            reply: config.reply.render(),
-            removed: config.reply.removed(),
+            replies: Replies::new(&config.reply, &config.rules),
             keys: config.keys.clone(),
             public_url: config.public_url.clone(),
             xml: header("Content-Type", "text/xml; charset=utf-8"),
@@ -286,16 +310,22 @@ impl App {
                 return self.text(request, 403, "invalid or missing Twilio signature\n", None);
             }
         }
-        {
+        let document = {
             let (_, query) = routes::split_url(request.url());
             let inbound = Inbound::parse(query.as_bytes(), is_form.then_some(body.as_slice()));
-            info!("incoming message {inbound}");
-        }
+            let choice = self.replies.choose(inbound.body.as_deref());
+            let (from, text) = (inbound.sender(), inbound.text());
+            match choice.keyword {
+                None => info!("incoming message from {from}: {text}"),
+                Some(_) => info!("incoming message from {from} ({choice}): {text}"),
+            }
+            choice.document
+        };
         let response = Response::new(
             StatusCode(200),
             vec![self.xml.clone()],
-            self.reply.as_slice(),
-            Some(self.reply.len()),
+            document,
+            Some(document.len()),
             None,
         );
         send(request, response);

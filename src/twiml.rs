@@ -21,14 +21,19 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 /// Twilio's limit on the length of one message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 1600;
 
-/// The text of a reply, checked against Twilio's rules.
+/// Twilio's limit on the number of media in one message.
+pub const MAX_MEDIA: usize = 10;
+
+/// A reply, checked against Twilio's rules: a text and up to [`MAX_MEDIA`]
+/// media URLs.
 ///
-/// An empty text means "no message": Twilio receives the message and sends
-/// nothing back.
+/// A reply with no text and no media means "no message": Twilio receives the
+/// message and sends nothing back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     text: String,
     removed: usize,
+    media: Vec<String>,
 }
 
 impl Reply {
@@ -51,7 +56,38 @@ impl Reply {
         Ok(Reply {
             removed: text.chars().count() - chars,
             text: kept.into_owned(),
+            media: Vec::new(),
         })
+    }
+
+    /// Adds media to the reply: each URL becomes a `<Media>` element after
+    /// the text, as `message.media(url)` does in the helper libraries.
+    ///
+    /// # Errors
+    ///
+    /// Fails when there would be more than [`MAX_MEDIA`] media, or a URL is
+    /// not an absolute `http` or `https` URL (with a host, and no spaces or
+    /// control characters).
+    pub fn with_media(mut self, urls: &[String]) -> Result<Reply, TwimlError> {
+        let count = self.media.len() + urls.len();
+        if count > MAX_MEDIA {
+            return Err(TwimlError::TooManyMedia { count });
+        }
+        if let Some(bad) = urls.iter().find(|url| !is_media_url(url)) {
+            return Err(TwimlError::MediaUrl { url: bad.clone() });
+        }
+        self.media.extend_from_slice(urls);
+        Ok(self)
+    }
+
+    /// The media URLs, in order.
+    pub fn media(&self) -> &[String] {
+        &self.media
+    }
+
+    /// Whether the reply sends no message at all.
+    pub fn is_silent(&self) -> bool {
+        self.text.is_empty() && self.media.is_empty()
     }
 
     /// How many characters [`Reply::new`] removed because XML forbids them.
@@ -73,18 +109,43 @@ impl Reply {
             &mut writer,
             Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
         );
-        if self.text.is_empty() {
+        if self.is_silent() {
             write(&mut writer, Event::Empty(BytesStart::new("Response")));
         } else {
             write(&mut writer, Event::Start(BytesStart::new("Response")));
             write(&mut writer, Event::Start(BytesStart::new("Message")));
-            let text = BytesText::from_escaped(partial_escape(self.text.as_str()));
-            write(&mut writer, Event::Text(text));
+            text(&mut writer, &self.text);
+            for url in &self.media {
+                write(&mut writer, Event::Start(BytesStart::new("Media")));
+                text(&mut writer, url);
+                write(&mut writer, Event::End(BytesEnd::new("Media")));
+            }
             write(&mut writer, Event::End(BytesEnd::new("Message")));
             write(&mut writer, Event::End(BytesEnd::new("Response")));
         }
         writer.into_inner()
     }
+}
+
+/// Writes character data with the helper libraries' escaping.
+fn text(writer: &mut Writer<Vec<u8>>, text: &str) {
+    if !text.is_empty() {
+        write(
+            writer,
+            Event::Text(BytesText::from_escaped(partial_escape(text))),
+        );
+    }
+}
+
+/// An absolute http or https URL with a host, as Twilio fetches media from.
+fn is_media_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !host.is_empty()
+        && !url.contains(|c: char| c.is_whitespace() || c.is_control() || !is_xml_char(c))
 }
 
 fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) {
@@ -117,6 +178,16 @@ pub enum TwimlError {
         /// The length of the text, in characters.
         chars: usize,
     },
+    /// More media than [`MAX_MEDIA`].
+    TooManyMedia {
+        /// How many media were given.
+        count: usize,
+    },
+    /// A media URL Twilio cannot fetch.
+    MediaUrl {
+        /// The URL as given.
+        url: String,
+    },
 }
 
 impl fmt::Display for TwimlError {
@@ -125,6 +196,14 @@ impl fmt::Display for TwimlError {
             TwimlError::TooLong { chars } => write!(
                 f,
                 "the text is {chars} characters long; Twilio sends at most {MAX_MESSAGE_CHARS}"
+            ),
+            TwimlError::TooManyMedia { count } => write!(
+                f,
+                "{count} media given; Twilio sends at most {MAX_MEDIA} with one message"
+            ),
+            TwimlError::MediaUrl { url } => write!(
+                f,
+                "{url:?} is not an http or https URL; Twilio fetches media from absolute http(s) URLs"
             ),
         }
     }
@@ -230,6 +309,90 @@ mod tests {
     fn length_is_counted_after_forbidden_characters_are_removed() {
         let text = format!("{}\u{0}", "a".repeat(MAX_MESSAGE_CHARS));
         assert!(Reply::new(&text).is_ok());
+    }
+
+    fn with_media(text: &str, urls: &[&str]) -> String {
+        let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+        let reply = Reply::new(text).unwrap().with_media(&urls).unwrap();
+        String::from_utf8(reply.render()).unwrap()
+    }
+
+    #[test]
+    fn media_follow_the_text_like_the_helper_libraries() {
+        assert_eq!(
+            with_media(
+                "The Robots are coming!",
+                &["https://example.com/a.jpg?x=1&y=2"]
+            ),
+            format!(
+                "{DECL}<Response><Message>The Robots are coming!<Media>https://example.com/a.jpg?x=1&amp;y=2</Media></Message></Response>"
+            )
+        );
+    }
+
+    #[test]
+    fn media_without_text_is_a_message_of_media_only() {
+        assert_eq!(
+            with_media("", &["https://example.com/a.jpg", "http://e.com/b<c>.png"]),
+            format!(
+                "{DECL}<Response><Message><Media>https://example.com/a.jpg</Media><Media>http://e.com/b&lt;c&gt;.png</Media></Message></Response>"
+            )
+        );
+        assert!(
+            !Reply::new("")
+                .unwrap()
+                .with_media(&["https://e.com/a".into()])
+                .unwrap()
+                .is_silent()
+        );
+        assert!(Reply::new("").unwrap().is_silent());
+    }
+
+    #[test]
+    fn ten_media_are_accepted_and_eleven_refused() {
+        let urls: Vec<String> = (0..11).map(|i| format!("https://e.com/{i}.jpg")).collect();
+        assert_eq!(
+            Reply::new("x")
+                .unwrap()
+                .with_media(&urls[..10])
+                .unwrap()
+                .media()
+                .len(),
+            10
+        );
+        assert_eq!(
+            Reply::new("x").unwrap().with_media(&urls),
+            Err(TwimlError::TooManyMedia { count: 11 })
+        );
+    }
+
+    #[test]
+    fn media_urls_must_be_absolute_http_or_https() {
+        for good in [
+            "https://e.com",
+            "HTTP://e.com/a.png",
+            "https://e.com:8443/a?b=c&d#e",
+        ] {
+            assert!(is_media_url(good), "{good}");
+        }
+        for bad in [
+            "e.com/a.png",
+            "ftp://e.com/a.png",
+            "https://",
+            "https:///a.png",
+            "https://e.com/a b.png",
+            "https://e.com/\u{0}",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(
+                Reply::new("x").unwrap().with_media(&[bad.to_owned()]),
+                Err(TwimlError::MediaUrl {
+                    url: bad.to_owned()
+                }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
