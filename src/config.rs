@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use crate::replies::{self, Rule, RuleError};
 use crate::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
@@ -19,6 +20,12 @@ pub const DEFAULT_REPLY: &str = "What's app, doc?";
 
 /// The port used when none is configured.
 pub const DEFAULT_PORT: u16 = 8767;
+
+/// How long the server waits for a client when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest timeout accepted, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
 
 /// The text of `--help`.
 pub const HELP: &str = "\
@@ -41,6 +48,11 @@ Options:
                       and surrounding spaces) with REPLY instead; repeat for
                       more; an empty REPLY sends nothing
                       [env: ON_RULES, one rule per line]
+      --timeout <SECONDS>
+                      How long a client may keep the server waiting for the
+                      next bytes of a request or for a whole body; idle
+                      connections close after it too (1 to 3600)
+                      [env: TIMEOUT] [default: 10]
       --public-url <URL>
                       The URL Twilio calls, up to the path this server sees,
                       such as https://abc123.ngrok-free.app; used to check
@@ -81,6 +93,10 @@ pub struct Config {
     /// The port to listen on; `0` asks the system for a free one. Defaults to
     /// [`DEFAULT_PORT`].
     pub port: u16,
+    /// How long a client may keep the server waiting for the next bytes of a
+    /// request or for a whole body; an idle connection closes after it.
+    /// Defaults to [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
     /// The reply sent to messages no rule answers, with any media. Defaults
     /// to [`DEFAULT_REPLY`] without media.
     pub reply: Reply,
@@ -102,6 +118,7 @@ impl Default for Config {
         Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
+            timeout: DEFAULT_TIMEOUT,
             reply: Reply::new(DEFAULT_REPLY).expect("BUG: the default reply is valid TwiML"),
             rules: Vec::new(),
             public_url: None,
@@ -128,6 +145,7 @@ where
     let mut host = None;
     let mut port = None;
     let mut reply = None;
+    let mut timeout = None;
     let mut public_url = None;
     let mut media = Vec::new();
     let mut rules = Vec::new();
@@ -139,6 +157,7 @@ where
             Long("host") => host = Some(parser.value()?),
             Short('p') | Long("port") => port = Some(parser.value()?),
             Long("reply") => reply = Some(parser.value()?),
+            Long("timeout") => timeout = Some(parser.value()?),
             Long("public-url") => public_url = Some(parser.value()?),
             Long("media") => media.push(parser.value()?),
             Long("on") => rules.push(parser.value()?),
@@ -161,6 +180,12 @@ where
         config.port = match given.text.parse() {
             Ok(port) => port,
             Err(_) => return Err(given.invalid("a port number from 0 to 65535")),
+        };
+    }
+    if let Some(given) = given(timeout, "--timeout", "TIMEOUT", &env)? {
+        config.timeout = match given.text.parse::<u64>() {
+            Ok(secs @ 1..=MAX_TIMEOUT_SECS) => Duration::from_secs(secs),
+            _ => return Err(given.invalid("a whole number of seconds from 1 to 3600")),
         };
     }
     if let Some(given) = given(reply, "--reply", "REPLY", &env)? {
@@ -479,6 +504,27 @@ mod tests {
         assert_eq!(flags.port, 9001);
         assert_eq!(flags.reply.text(), "from flag");
         assert_eq!(flags.host, "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn timeout_is_whole_seconds_from_1_to_3600() {
+        assert_eq!(config(&[], &[]).timeout, Duration::from_secs(10));
+        assert_eq!(
+            config(&["--timeout", "1"], &[]).timeout,
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            config(&[], &[("TIMEOUT", "3600")]).timeout,
+            Duration::from_secs(3600)
+        );
+        for bad in ["0", "3601", "1.5", "-1", "ten", ""] {
+            assert_eq!(
+                error(&["--timeout", bad], &[]),
+                format!(
+                    "invalid value {bad:?} for --timeout: expected a whole number of seconds from 1 to 3600"
+                )
+            );
+        }
     }
 
     #[test]

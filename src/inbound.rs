@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read};
+use std::time::Instant;
 
 /// The largest request body read, in bytes: 64 KiB. Twilio's own requests
 /// are a few kilobytes at most.
@@ -25,22 +26,62 @@ pub fn is_form(content_type: &str) -> bool {
         .eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-/// Reads a whole body into `buf` (cleared first), refusing to read more than
-/// `limit` bytes: it reads at most `limit + 1`, so a body over the limit is
-/// noticed without being stored.
+/// Reads a whole body into `buf`, refusing to read more than `limit` bytes
+/// (at most `limit + 1` are read, so a body over the limit is noticed
+/// without being stored) or to go on reading after `deadline`.
+///
+/// `expected` is the announced length: a body that ends before it is an
+/// error, not a shorter body.
 ///
 /// # Errors
 ///
-/// [`BodyError::TooLarge`] when the body is longer than `limit`, and
-/// [`BodyError::Io`] when reading fails (the client went away or stalled).
-pub fn read_body(reader: &mut dyn Read, limit: usize, buf: &mut Vec<u8>) -> Result<(), BodyError> {
+/// [`BodyError::TooLarge`] over the limit, [`BodyError::TimedOut`] past the
+/// deadline or when the socket's read timeout expires,
+/// [`BodyError::Short`] when the client closed early, and
+/// [`BodyError::Io`] for any other read error.
+pub fn read_body(
+    reader: &mut dyn Read,
+    expected: Option<usize>,
+    limit: usize,
+    deadline: Option<Instant>,
+    buf: &mut Vec<u8>,
+) -> Result<(), BodyError> {
     buf.clear();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader.take(cap).read_to_end(buf).map_err(BodyError::Io)?;
-    if buf.len() > limit {
-        return Err(BodyError::TooLarge { limit });
+    let mut chunk = [0u8; 8192];
+    loop {
+        let want = chunk.len().min(limit + 1 - buf.len());
+        let read = match reader.read(&mut chunk[..want]) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(BodyError::TimedOut);
+            }
+            Err(error) => return Err(BodyError::Io(error)),
+        };
+        buf.extend_from_slice(&chunk[..read]);
+        if buf.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        if expected.is_some_and(|expected| buf.len() >= expected) {
+            break;
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(BodyError::TimedOut);
+        }
     }
-    Ok(())
+    match expected {
+        Some(expected) if buf.len() < expected => Err(BodyError::Short {
+            expected,
+            received: buf.len(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Why a request body could not be read.
@@ -51,6 +92,15 @@ pub enum BodyError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The client did not send the body in time.
+    TimedOut,
+    /// The client closed the connection before the announced length.
+    Short {
+        /// The announced length.
+        expected: usize,
+        /// How much arrived.
+        received: usize,
+    },
     /// Reading the body failed.
     Io(io::Error),
 }
@@ -59,6 +109,11 @@ impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BodyError::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
+            BodyError::TimedOut => f.write_str("the body did not arrive in time"),
+            BodyError::Short { expected, received } => write!(
+                f,
+                "the body ended after {received} of the {expected} bytes announced"
+            ),
             BodyError::Io(error) => write!(f, "cannot read the body: {error}"),
         }
     }
@@ -183,7 +238,7 @@ mod tests {
     #[test]
     fn body_of_exactly_the_limit_is_read_whole() {
         let mut buf = b"left over".to_vec();
-        read_body(&mut &[7u8; 100][..], 100, &mut buf).unwrap();
+        read_body(&mut &[7u8; 100][..], Some(100), 100, None, &mut buf).unwrap();
         assert_eq!(buf, [7u8; 100]);
     }
 
@@ -192,7 +247,7 @@ mod tests {
         let mut source = &[7u8; 1000][..];
         let mut buf = Vec::new();
         assert!(matches!(
-            read_body(&mut source, 100, &mut buf),
+            read_body(&mut source, None, 100, None, &mut buf),
             Err(BodyError::TooLarge { limit: 100 })
         ));
         assert_eq!(buf.len(), 101);
@@ -202,9 +257,9 @@ mod tests {
     #[test]
     fn short_and_empty_bodies_are_read() {
         let mut buf = Vec::new();
-        read_body(&mut &b"From=x"[..], 100, &mut buf).unwrap();
+        read_body(&mut &b"From=x"[..], Some(6), 100, None, &mut buf).unwrap();
         assert_eq!(buf, b"From=x");
-        read_body(&mut &b""[..], 100, &mut buf).unwrap();
+        read_body(&mut &b""[..], None, 100, None, &mut buf).unwrap();
         assert!(buf.is_empty());
     }
 
@@ -216,9 +271,44 @@ mod tests {
                 Err(io::ErrorKind::ConnectionReset.into())
             }
         }
-        let error = read_body(&mut Broken, 100, &mut Vec::new()).unwrap_err();
+        let error = read_body(&mut Broken, None, 100, None, &mut Vec::new()).unwrap_err();
         assert!(matches!(&error, BodyError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset));
         assert!(error.to_string().starts_with("cannot read the body: "));
+    }
+
+    #[test]
+    fn a_body_that_ends_before_its_announced_length_is_short() {
+        let error = read_body(&mut &b"From=x"[..], Some(10), 100, None, &mut Vec::new());
+        assert!(matches!(
+            error,
+            Err(BodyError::Short {
+                expected: 10,
+                received: 6
+            })
+        ));
+    }
+
+    #[test]
+    fn a_socket_read_timeout_or_a_passed_deadline_is_a_timeout() {
+        struct Stalled;
+        impl Read for Stalled {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+        let error = read_body(&mut Stalled, Some(10), 100, None, &mut Vec::new());
+        assert!(matches!(error, Err(BodyError::TimedOut)));
+        let past = Instant::now();
+        let error = read_body(&mut &[1u8; 50][..], None, 100, Some(past), &mut Vec::new());
+        assert!(matches!(error, Err(BodyError::TimedOut)));
+        let whole = read_body(
+            &mut &[1u8; 50][..],
+            Some(50),
+            100,
+            Some(past),
+            &mut Vec::new(),
+        );
+        assert!(whole.is_ok(), "a body that arrived whole is not late");
     }
 
     #[test]

@@ -7,15 +7,19 @@
 //!    [`Config`]; the reply is checked against Twilio's rules there.
 //! 2. [`Server::bind`] binds the socket and renders every answer once
 //!    ([`twiml`], [`replies`]).
-//! 3. [`Server::run`] takes each request tiny_http has parsed,
-//!    [routes] it, reads `From` and `Body` ([`inbound`]), checks
-//!    `X-Twilio-Signature` when a secret is set ([`signature`]), picks the
-//!    reply a keyword rule or the default gives, logs the message, and sends
-//!    the prepared TwiML.
+//! 3. [`Server::run`] takes each request tiny_http has parsed and judges its
+//!    [`framing`]; [`answer`] then [routes] it, reads `From` and
+//!    `Body` ([`inbound`]), checks `X-Twilio-Signature` when a secret is set
+//!    ([`signature`]), picks the reply a keyword rule or the default gives,
+//!    and logs the message; the server sends the prepared TwiML.
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
-//! its own. A [`watchdog`] checks that connections are still accepted.
+//! its own. What could make the loop wait on a client goes to body workers;
+//! timeouts come from the [`listener`]; a [`watchdog`] checks that
+//! connections are still accepted; [`poison`]ed connections stay refused;
+//! [`signals`] stop it all gracefully. The [`server`] module tells the whole
+//! story.
 //!
 //! # Example
 //!
@@ -34,11 +38,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod answer;
 pub mod config;
+pub mod framing;
 pub mod inbound;
+pub mod listener;
+pub mod poison;
 pub mod replies;
 pub mod routes;
 pub mod server;
+pub mod signals;
 pub mod signature;
 pub mod twiml;
 pub mod watchdog;

@@ -1,11 +1,11 @@
 //! The `whatsapp-webhook` binary: reads the configuration, starts logging and
-//! runs the server. Exit status: 0 after `--help`, `--version` or a stop; 1 when
-//! the server cannot start or stops accepting connections; 2 for a bad flag or
-//! value.
+//! runs the server until `SIGTERM` or `SIGINT`. Exit status: 0 after `--help`,
+//! `--version` or a graceful stop; 1 when the server cannot start or has to
+//! stop; 2 for a bad flag or value.
 
 use std::process::ExitCode;
 
-use whatsapp_webhook::{Command, Server, config};
+use whatsapp_webhook::{Command, Server, config, signals};
 
 fn main() -> ExitCode {
     let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
@@ -27,7 +27,11 @@ fn main() -> ExitCode {
         Command::Serve(config) => config,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match Server::bind(&config).and_then(Server::run) {
+    let served = Server::bind(&config).and_then(|server| {
+        signals::stop_on_signals(server.handle()).map_err(whatsapp_webhook::ServerError::Setup)?;
+        server.run()
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("whatsapp-webhook: {error}");

@@ -11,9 +11,13 @@
 //! tiny_http's connection thread answers on its own with `400 Bad Request`:
 //! an answer proves that the accept thread and a connection thread ran,
 //! without touching the request loop or its log. Two failed probes in a row
-//! are reported through a callback. A probe that cannot even start (this
-//! process is out of file descriptors itself) proves nothing either way and is
-//! not counted.
+//! are reported through a callback, and probing goes on. A probe that cannot
+//! even start (this process is out of file descriptors itself) proves nothing
+//! either way and is not counted.
+//!
+//! The probes also keep `accept` busy: the listening socket's read timeout
+//! (see [`listener`](crate::listener)) would otherwise end the accept thread
+//! after that long without a connection.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -21,11 +25,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// How often the listener is probed.
-pub const INTERVAL: Duration = Duration::from_secs(1);
-
 /// How long a probe waits for each step (connect, answer).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Consecutive failed probes before the listener is declared dead.
 const FAILURES_BEFORE_REPORT: u32 = 2;
@@ -38,23 +39,23 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts probing the server listening on `listen_addr` (an unspecified
-    /// address such as `0.0.0.0` is probed through loopback). `on_dead` is
-    /// called once, with the reason, when the listener stops answering; the
-    /// watchdog then ends.
+    /// Starts probing the server listening on `listen_addr` every
+    /// `interval` (an unspecified address such as `0.0.0.0` is probed through
+    /// loopback). `on_dead` is called, with the reason, each time the
+    /// listener fails two probes in a row.
     ///
     /// # Errors
     ///
     /// Fails when the thread cannot be started.
-    pub fn spawn<F>(listen_addr: SocketAddr, on_dead: F) -> io::Result<Watchdog>
+    pub fn spawn<F>(listen_addr: SocketAddr, interval: Duration, on_dead: F) -> io::Result<Watchdog>
     where
-        F: FnOnce(String) + Send + 'static,
+        F: Fn(String) + Send + 'static,
     {
         let stop = Arc::new(StopSignal::default());
         let target = probe_target(listen_addr);
         let thread = thread::Builder::new().name("watchdog".into()).spawn({
             let stop = Arc::clone(&stop);
-            move || watch(target, &stop, on_dead)
+            move || watch(target, interval, &stop, on_dead)
         })?;
         Ok(Watchdog { stop, thread })
     }
@@ -68,9 +69,9 @@ impl Watchdog {
     }
 }
 
-fn watch<F: FnOnce(String)>(target: SocketAddr, stop: &StopSignal, on_dead: F) {
+fn watch<F: Fn(String)>(target: SocketAddr, interval: Duration, stop: &StopSignal, on_dead: F) {
     let mut failures = 0;
-    while !stop.wait(INTERVAL) {
+    while !stop.wait(interval) {
         match probe(target, PROBE_TIMEOUT) {
             Probe::Answered => failures = 0,
             Probe::Inconclusive(error) => {
@@ -80,8 +81,8 @@ fn watch<F: FnOnce(String)>(target: SocketAddr, stop: &StopSignal, on_dead: F) {
                 failures += 1;
                 log::debug!("watchdog: probe {failures} of {target} failed: {reason}");
                 if failures >= FAILURES_BEFORE_REPORT {
+                    failures = 0;
                     on_dead(reason);
-                    return;
                 }
             }
         }

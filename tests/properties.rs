@@ -1,0 +1,110 @@
+//! Properties checked on generated input (the same ones the fuzz targets in
+//! `fuzz/` check for much longer): the TwiML renderer always writes
+//! well-formed XML whose text is the input minus the characters XML forbids,
+//! and the parameter parser never fails and reads back what a form encoder
+//! wrote.
+
+use proptest::prelude::*;
+use whatsapp_webhook::framing;
+use whatsapp_webhook::inbound::{Escaped, Inbound};
+use whatsapp_webhook::twiml::{self, Reply};
+
+/// Any text: a mix of every kind of character, XML's forbidden ones and
+/// markup included.
+fn text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            any::<char>(),
+            prop::sample::select(vec![
+                '<', '>', '&', '\'', '"', '\r', '\n', '\t', '\0', '\u{FFFE}', ';', '#'
+            ]),
+        ],
+        0..200,
+    )
+    .prop_map(|chars| chars.into_iter().collect())
+}
+
+/// The text of every text node directly under `node`, in order.
+fn own_text(node: roxmltree::Node<'_, '_>) -> String {
+    node.children()
+        .filter(|child| child.is_text())
+        .filter_map(|child| child.text())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn twiml_is_well_formed_and_keeps_the_text(text in text()) {
+        let reply = Reply::new(&text).unwrap();
+        let xml = String::from_utf8(reply.render()).unwrap();
+        let document = roxmltree::Document::parse(&xml)
+            .unwrap_or_else(|error| panic!("{error} in {xml:?}"));
+        let response = document.root_element();
+        prop_assert_eq!(response.tag_name().name(), "Response");
+        let expected = twiml::strip_forbidden(&text);
+        let messages: Vec<_> = response.children().filter(|n| n.is_element()).collect();
+        if expected.is_empty() {
+            prop_assert!(messages.is_empty());
+        } else {
+            prop_assert_eq!(messages.len(), 1);
+            prop_assert_eq!(messages[0].tag_name().name(), "Message");
+            prop_assert_eq!(own_text(messages[0]), expected.as_ref());
+        }
+    }
+
+    #[test]
+    fn media_urls_survive_the_round_trip(text in text(), path in "[ -~]{0,40}") {
+        let url = format!("https://example.com/{}", path.replace(' ', "%20"));
+        let reply = Reply::new(&text).unwrap().with_media(std::slice::from_ref(&url)).unwrap();
+        let xml = String::from_utf8(reply.render()).unwrap();
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let message = document.root_element().first_element_child().unwrap();
+        let media = message.first_element_child().unwrap();
+        prop_assert_eq!(media.tag_name().name(), "Media");
+        prop_assert_eq!(media.text(), Some(url.as_str()));
+        let expected = twiml::strip_forbidden(&text);
+        prop_assert_eq!(own_text(message), expected.as_ref());
+    }
+
+    #[test]
+    fn parsing_any_bytes_never_fails(query in prop::collection::vec(any::<u8>(), 0..300),
+                                     form in prop::collection::vec(any::<u8>(), 0..300)) {
+        let inbound = Inbound::parse(&query, Some(&form));
+        // Displaying them for a log line works too, and cannot break a line.
+        let line = format!("{} {}", inbound.sender(), inbound.text());
+        let breaks = ['\n', '\r', '\u{2028}', '\u{2029}'];
+        prop_assert!(!line.contains(breaks), "{:?}", line);
+    }
+
+    #[test]
+    fn parsing_reads_back_what_a_form_encoder_wrote(from in text(), body in text(), noise in text()) {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Noise", &noise)
+            .append_pair("From", &from)
+            .append_pair("Body", &body)
+            .append_pair("Body", "later values lose")
+            .finish();
+        let inbound = Inbound::parse(b"", Some(form.as_bytes()));
+        prop_assert_eq!(inbound.from.as_deref(), Some(from.as_str()));
+        prop_assert_eq!(inbound.body.as_deref(), Some(body.as_str()));
+    }
+
+    #[test]
+    fn escaped_text_has_no_control_characters(text in text()) {
+        let escaped = Escaped(&text).to_string();
+        prop_assert!(!escaped.chars().any(|c| c.is_control()));
+    }
+
+    #[test]
+    fn framing_never_fails_and_refuses_any_transfer_encoding(
+        headers in prop::collection::vec(("[A-Za-z-]{1,20}", "[ -~]{0,30}"), 0..8),
+    ) {
+        let pairs = || headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let framing = framing::judge(pairs(), 65536);
+        if pairs().any(|(name, _)| name.eq_ignore_ascii_case("Transfer-Encoding")) {
+            prop_assert!(framing.refusal.is_some_and(|r| r.poisons));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Slow clients: connections idle mid-headers, bodies that stall, clients
+//! that do not read their answers. None of them may delay a normal request,
+//! and their connections must end without threads piling up.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+use support::{Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, connect, post_form, read_response};
+
+/// The server's timeout in these tests, in seconds.
+const TIMEOUT: u64 = 3;
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+/// Waits up to `patience` for `check` to hold.
+fn eventually(patience: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    check()
+}
+
+/// Whether the server has sent nothing on `stream` yet and not closed it.
+fn still_waiting(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let waiting = matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    waiting
+}
+
+/// Reads what the server sends until it closes; `None` if it keeps the
+/// connection open past the timeout and a margin.
+fn until_closed(mut stream: TcpStream) -> Option<String> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(4 * TIMEOUT + 10)))
+        .unwrap();
+    let mut received = Vec::new();
+    match stream.read_to_end(&mut received) {
+        Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+            Some(String::from_utf8_lossy(&received).into_owned())
+        }
+        Err(_) => None,
+    }
+}
+
+/// Opens 200 connections that stop mid-headers and 20 whose body stalls
+/// after 300 of its 5000 bytes.
+fn stall(server: &Binary) -> (Vec<TcpStream>, Vec<TcpStream>) {
+    let idle_headers: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream
+                .write_all(b"POST /whatsapp HTTP/1.1\r\nHost: x\r\nContent-Type: applica")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let stalled_bodies: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream
+                .write_all(&post_form(&format!("Body={}", "x".repeat(4995)))[..300])
+                .unwrap();
+            stream
+        })
+        .collect();
+    (idle_headers, stalled_bodies)
+}
+
+#[test]
+fn stalled_connections_do_not_delay_a_twilio_post() {
+    // A timeout long enough that no stalled connection can end first.
+    let server = Binary::start(&["--timeout", "60"], &[]);
+    let (idle_headers, stalled_bodies) = stall(&server);
+
+    let started = Instant::now();
+    let mut stream = connect(server.addr);
+    stream.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
+    let response = read_response(&mut std::io::BufReader::new(stream), false);
+    let took = started.elapsed();
+    response.assert_twiml(DEFAULT_TWIML);
+    eprintln!("a Twilio POST past 220 stalled connections was answered in {took:?}");
+    // Answered while every stalled connection still waits: it waited on none.
+    assert!(stalled_bodies.iter().all(still_waiting));
+    assert!(idle_headers.iter().all(still_waiting));
+}
+
+#[test]
+fn stalled_connections_end_without_leaving_threads() {
+    let server = Binary::start(&["--timeout", &TIMEOUT.to_string()], &[]);
+    let pid = server.pid();
+    // Every thread is up once the address is logged: the level to come back to.
+    let baseline = threads_of(pid);
+    let (idle_headers, stalled_bodies) = stall(&server);
+
+    let ended: Vec<Option<String>> = thread::scope(|scope| {
+        let handles: Vec<_> = idle_headers
+            .into_iter()
+            .chain(stalled_bodies)
+            .map(|stream| scope.spawn(move || until_closed(stream)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (headers, bodies) = ended.split_at(200);
+    for received in headers {
+        assert_eq!(
+            received.as_deref(),
+            Some(""),
+            "an idle connection is closed"
+        );
+    }
+    for received in bodies {
+        let received = received
+            .as_deref()
+            .expect("a stalled body's connection is closed");
+        assert!(
+            received.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{received:?}"
+        );
+    }
+
+    // tiny_http's idle connection threads end a few seconds later. The slack
+    // covers a listener restart (a new accept thread and its pool of four),
+    // which the watchdog makes when the burst delays its probe.
+    assert!(
+        eventually(Duration::from_secs(30), || threads_of(pid) <= baseline + 10),
+        "threads: {} at start, {} now",
+        baseline,
+        threads_of(pid)
+    );
+    server
+        .request(&post_form(TWILIO_WHATSAPP_FORM))
+        .assert_twiml(DEFAULT_TWIML);
+}
+
+#[test]
+fn a_client_that_does_not_read_its_answers_is_moved_off_the_loop() {
+    let mut server = Binary::start(
+        &["--timeout", &TIMEOUT.to_string()],
+        &[("RUST_LOG", "whatsapp_webhook=debug")],
+    );
+    // A small receive buffer (which also stops the kernel from growing it)
+    // makes the server's writes stall after a few megabytes at most.
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut greedy: TcpStream = socket.into();
+    greedy
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let writer = thread::spawn(move || {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        // Stops when the server stops reading, or the connection ends.
+        for _ in 0..300 {
+            if greedy.write_all(&request).is_err() {
+                break;
+            }
+        }
+        greedy // kept open, unread, until the checks are done
+    });
+    server.wait_for("does not read its answers: its next requests go to body workers");
+    server
+        .request(&post_form(TWILIO_WHATSAPP_FORM))
+        .assert_twiml(DEFAULT_TWIML);
+    let mut prober = connect(server.addr);
+    prober.write_all(&support::bare("GET", "/healthz")).unwrap();
+    read_response(&mut std::io::BufReader::new(prober), false)
+        .assert_text("HTTP/1.1 200 OK", "ok\n");
+    drop(writer.join().unwrap());
+}
