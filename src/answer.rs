@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use log::{debug, info, warn};
-use tiny_http::Request;
+use tiny_http::{Header, Request, Response, StatusCode};
 
 use crate::config::Config;
 use crate::inbound::{self, BodyError, Escaped, Inbound, MAX_BODY_BYTES};
@@ -45,6 +45,61 @@ impl<'a> Answer<'a> {
             allow: None,
         }
     }
+}
+
+/// Turns answers into tiny_http responses, with headers built once.
+#[derive(Debug)]
+pub struct Responses {
+    xml: Header,
+    plain: Header,
+    webhook_allow: Header,
+    health_allow: Header,
+}
+
+impl Responses {
+    /// Builds the headers every response reuses.
+    pub fn new() -> Responses {
+        Responses {
+            xml: static_header("Content-Type", "text/xml; charset=utf-8"),
+            plain: static_header("Content-Type", "text/plain; charset=utf-8"),
+            webhook_allow: static_header("Allow", routes::WEBHOOK_METHODS),
+            health_allow: static_header("Allow", routes::HEALTH_METHODS),
+        }
+    }
+
+    /// The response that sends `answer`.
+    pub fn response<'a>(&self, answer: Answer<'a>) -> Response<&'a [u8]> {
+        let (content_type, body) = match answer.content {
+            Content::Twiml(document) => (&self.xml, document),
+            Content::Text(text) => (&self.plain, text.as_bytes()),
+        };
+        // Response::new allocates its own vector of headers; handing it an
+        // empty one and adding to that saves one allocation.
+        let mut response = Response::new(
+            StatusCode(answer.status),
+            Vec::new(),
+            body,
+            Some(body.len()),
+            None,
+        );
+        response.add_header(content_type.clone());
+        match answer.allow {
+            Some(routes::WEBHOOK_METHODS) => response.add_header(self.webhook_allow.clone()),
+            Some(_) => response.add_header(self.health_allow.clone()),
+            None => {}
+        }
+        response
+    }
+}
+
+impl Default for Responses {
+    fn default() -> Responses {
+        Responses::new()
+    }
+}
+
+fn static_header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("BUG: static headers are ASCII")
 }
 
 /// The webhook: the replies and the signature settings, built once.

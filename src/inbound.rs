@@ -47,12 +47,21 @@ pub fn read_body(
     buf: &mut Vec<u8>,
 ) -> Result<(), BodyError> {
     buf.clear();
-    let mut chunk = [0u8; 8192];
     loop {
-        let want = chunk.len().min(limit + 1 - buf.len());
-        let read = match reader.read(&mut chunk[..want]) {
+        // One read at a time, so that the deadline is looked at after each;
+        // no more room than the rest of the announced body, so that a small
+        // body costs no large buffer to zero.
+        let room = (limit + 1 - buf.len()).min(16 * 1024);
+        let want = expected.map_or(room, |expected| {
+            expected.saturating_sub(buf.len()).clamp(1, room)
+        });
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let result = reader.read(&mut buf[start..]);
+        buf.truncate(start + result.as_ref().map_or(0, |&read| read));
+        match result {
             Ok(0) => break,
-            Ok(read) => read,
+            Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error)
                 if matches!(
@@ -63,8 +72,7 @@ pub fn read_body(
                 return Err(BodyError::TimedOut);
             }
             Err(error) => return Err(BodyError::Io(error)),
-        };
-        buf.extend_from_slice(&chunk[..read]);
+        }
         if buf.len() > limit {
             return Err(BodyError::TooLarge { limit });
         }
@@ -147,7 +155,19 @@ impl<'a> Inbound<'a> {
 
     /// Fills the parameters still missing from `encoded`.
     fn fill_from(&mut self, encoded: &'a [u8]) {
-        for (name, value) in form_urlencoded::parse(encoded) {
+        // Splitting on `&` and `=` is what form_urlencoded does too; only the
+        // pairs whose name is, or may decode to, From or Body are decoded,
+        // not the twenty-odd other fields Twilio sends.
+        for pair in encoded.split(|&b| b == b'&') {
+            let raw_name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+            let candidate = matches!(raw_name, b"From" | b"Body")
+                || raw_name.iter().any(|&b| b == b'%' || b == b'+');
+            let Some((name, value)) = candidate
+                .then(|| form_urlencoded::parse(pair).next())
+                .flatten()
+            else {
+                continue;
+            };
             let slot = match name.as_ref() {
                 "From" => &mut self.from,
                 "Body" => &mut self.body,
@@ -299,8 +319,22 @@ mod tests {
         let error = read_body(&mut Stalled, Some(10), 100, None, &mut Vec::new());
         assert!(matches!(error, Err(BodyError::TimedOut)));
         let past = Instant::now();
-        let error = read_body(&mut &[1u8; 50][..], None, 100, Some(past), &mut Vec::new());
+        let mut endless = io::repeat(b'x');
+        let error = read_body(&mut endless, None, 100_000, Some(past), &mut Vec::new());
         assert!(matches!(error, Err(BodyError::TimedOut)));
+        // A client that trickles its body a byte at a time is stopped at the
+        // deadline, not at the end of the body.
+        struct Trickle;
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let mut buf = Vec::new();
+        let error = read_body(&mut Trickle, Some(1000), 2000, Some(past), &mut buf);
+        assert!(matches!(error, Err(BodyError::TimedOut)));
+        assert_eq!(buf, b"x");
         let whole = read_body(
             &mut &[1u8; 50][..],
             Some(50),
@@ -377,6 +411,13 @@ mod tests {
             (Some(String::new()), Some(String::new()))
         );
         assert_eq!(parse("&&=&From", Some("")), (Some(String::new()), None));
+    }
+
+    #[test]
+    fn encoded_names_are_decoded_before_they_are_compared() {
+        assert_eq!(parse("%46rom=a&B%6Fdy=b", None), some("a", "b"));
+        assert_eq!(parse("From+=a&+Body=b", None), (None, None));
+        assert_eq!(parse("Fro%6D", None), (Some(String::new()), None));
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! memory in microseconds, and tiny_http reads each connection on a thread of
 //! its own. What could make the loop wait on a client goes to body workers;
 //! timeouts come from the [`listener`]; a [`watchdog`] checks that
-//! connections are still accepted; [`poison`]ed connections stay refused;
+//! connections are still accepted and [`rescue`]s those tiny_http's thread
+//! pool left waiting; [`poison`]ed connections stay refused;
 //! [`signals`] stop it all gracefully. The [`server`] module tells the whole
 //! story.
 //!
@@ -45,6 +46,7 @@ pub mod inbound;
 pub mod listener;
 pub mod poison;
 pub mod replies;
+pub mod rescue;
 pub mod routes;
 pub mod server;
 pub mod signals;

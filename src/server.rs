@@ -47,9 +47,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use tiny_http::{Header, Request, Response, StatusCode};
+use tiny_http::Request;
 
-use crate::answer::{Answer, Content, Webhook};
+use crate::answer::{Answer, Responses, Webhook};
 use crate::config::Config;
 use crate::framing::{self, Body, Refusal};
 use crate::inbound::{Escaped, MAX_BODY_BYTES};
@@ -123,7 +123,7 @@ impl Server {
         let (jobs, receiver) = mpsc::channel();
         let core = Arc::new(Core {
             webhook: Webhook::new(config),
-            headers: Headers::new(),
+            responses: Responses::new(),
             poisoned: Poisoned::new(config.timeout * 2 + Duration::from_secs(1)),
             jobs,
             receiver: Mutex::new(receiver),
@@ -330,7 +330,7 @@ impl Control {
 /// threads.
 struct Core {
     webhook: Webhook,
-    headers: Headers,
+    responses: Responses,
     poisoned: Poisoned,
     /// Work for the body workers; `None` ends one.
     jobs: Sender<Option<Job>>,
@@ -492,7 +492,7 @@ impl Core {
         let method = request.method().clone();
         let status = answer.status;
         let peer = request.remote_addr().copied();
-        match request.respond(self.headers.response(answer)) {
+        match request.respond(self.responses.response(answer)) {
             Ok(()) => debug!("{method} -> {status}"),
             Err(error) => {
                 debug!("{method} -> {status}, but the client did not get it: {error}");
@@ -553,49 +553,6 @@ fn can_discard(remaining: u64) -> bool {
         .checked_mul(2)
         .and_then(|bytes| usize::try_from(bytes).ok())
         .is_some_and(|bytes| Vec::<u8>::new().try_reserve_exact(bytes).is_ok())
-}
-
-/// The response headers, built once.
-struct Headers {
-    xml: Header,
-    plain: Header,
-    webhook_allow: Header,
-    health_allow: Header,
-}
-
-impl Headers {
-    fn new() -> Headers {
-        Headers {
-            xml: header("Content-Type", "text/xml; charset=utf-8"),
-            plain: header("Content-Type", "text/plain; charset=utf-8"),
-            webhook_allow: header("Allow", routes::WEBHOOK_METHODS),
-            health_allow: header("Allow", routes::HEALTH_METHODS),
-        }
-    }
-
-    fn response<'a>(&self, answer: Answer<'a>) -> Response<&'a [u8]> {
-        let (content_type, body) = match answer.content {
-            Content::Twiml(document) => (&self.xml, document),
-            Content::Text(text) => (&self.plain, text.as_bytes()),
-        };
-        let mut headers = vec![content_type.clone()];
-        match answer.allow {
-            Some(routes::WEBHOOK_METHODS) => headers.push(self.webhook_allow.clone()),
-            Some(_) => headers.push(self.health_allow.clone()),
-            None => {}
-        }
-        Response::new(
-            StatusCode(answer.status),
-            headers,
-            body,
-            Some(body.len()),
-            None,
-        )
-    }
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("BUG: static headers are ASCII")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -18,12 +18,20 @@
 //! The probes also keep `accept` busy: the listening socket's read timeout
 //! (see [`listener`](crate::listener)) would otherwise end the accept thread
 //! after that long without a connection.
+//!
+//! Between probes, every [`RESCUE_CHECK`], the watchdog also releases
+//! connections tiny_http's thread pool left waiting (see [`rescue`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::rescue;
+
+/// How often connections left waiting in tiny_http's pool are looked for.
+pub const RESCUE_CHECK: Duration = Duration::from_millis(250);
 
 /// How long a probe waits for each step (connect, answer).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -41,8 +49,9 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts probing the server listening on `listen_addr` every
     /// `interval` (an unspecified address such as `0.0.0.0` is probed through
-    /// loopback). `on_dead` is called, with the reason, each time the
-    /// listener fails two probes in a row.
+    /// loopback), and releasing connections left waiting in its thread pool.
+    /// `on_dead` is called, with the reason, each time the listener fails two
+    /// probes in a row.
     ///
     /// # Errors
     ///
@@ -71,7 +80,17 @@ impl Watchdog {
 
 fn watch<F: Fn(String)>(target: SocketAddr, interval: Duration, stop: &StopSignal, on_dead: F) {
     let mut failures = 0;
-    while !stop.wait(interval) {
+    let mut last_probe = Instant::now();
+    let mut detector = rescue::Detector::new(target);
+    while !stop.wait(RESCUE_CHECK.min(interval)) {
+        let waiting = detector.check();
+        if waiting > 0 {
+            rescue::release(target, waiting);
+        }
+        if last_probe.elapsed() < interval {
+            continue;
+        }
+        last_probe = Instant::now();
         match probe(target, PROBE_TIMEOUT) {
             Probe::Answered => failures = 0,
             Probe::Inconclusive(error) => {

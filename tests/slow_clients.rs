@@ -186,3 +186,35 @@ fn a_client_that_does_not_read_its_answers_is_moved_off_the_loop() {
         .assert_text("HTTP/1.1 200 OK", "ok\n");
     drop(writer.join().unwrap());
 }
+
+#[test]
+fn a_burst_of_keep_alive_connections_is_served_while_they_all_stay_open() {
+    // tiny_http's pool queues some of a burst's connections behind threads
+    // that are busy with other keep-alive connections for as long as those
+    // stay open; the watchdog's rescue releases them (src/rescue.rs). Without
+    // it they wait, one more freed per watchdog probe (a second each).
+    let server = Binary::start(&["--timeout", "60"], &[]);
+    let mut streams: Vec<TcpStream> = (0..32).map(|_| connect(server.addr)).collect();
+    for stream in &mut streams {
+        stream.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
+    }
+    // Far longer than a release takes, far shorter than 32 probes.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut readers: Vec<_> = streams.into_iter().map(std::io::BufReader::new).collect();
+    for reader in &mut readers {
+        let left = deadline.saturating_duration_since(Instant::now());
+        reader
+            .get_ref()
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        read_response(reader, false).assert_twiml(DEFAULT_TWIML);
+    }
+    // Every connection is still open and is served again.
+    for reader in &mut readers {
+        reader
+            .get_mut()
+            .write_all(&post_form(TWILIO_WHATSAPP_FORM))
+            .unwrap();
+        read_response(reader, false).assert_twiml(DEFAULT_TWIML);
+    }
+}

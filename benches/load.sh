@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Load benchmark: the release binary under wrk, with a realistic Twilio
+# WhatsApp POST over 16 keep-alive connections, on loopback.
+#
+#   bash benches/load.sh              # this server: requests/s, p50, p99, RSS, start-up, size
+#   bash benches/load.sh --vs-nginx   # and nginx returning the same bytes, alternately
+#
+# Two loads: saturation (each connection sends its next request as soon as
+# the answer arrives: throughput, and latency with queueing), then paced
+# (1 ms between requests on each connection: latency at a steady load).
+#
+# Settings (environment): DURATION (default 10s), ROUNDS (default 3, with
+# --vs-nginx), CONNECTIONS (default 16), THREADS (wrk threads, default 2).
+#
+# Each measured run follows an unmeasured 2 s warm-up with the same load, for
+# both servers: a tiny_http that is fresh, or was idle for 5 s, queues some of
+# a burst of new connections behind busy threads until they are released (see
+# src/rescue.rs); that is measured separately, as the cold start.
+# wrk and nginx come from the distribution's packages; they are installed
+# if missing (with apt-get, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+VS_NGINX=false
+case "${1:-}" in
+  "") ;;
+  --vs-nginx) VS_NGINX=true ;;
+  *) echo "usage: bash benches/load.sh [--vs-nginx]" >&2; exit 2 ;;
+esac
+
+need() { # command, package
+  command -v "$1" >/dev/null && return
+  echo "installing $2" >&2
+  apt-get install -y -q "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
+}
+need wrk wrk
+$VS_NGINX && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need nginx nginx-light; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --locked --quiet
+BINARY=target/release/whatsapp-webhook
+TWIML='<?xml version="1.0" encoding="UTF-8"?><Response><Message>What'"'"'s app, doc?</Message></Response>'
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A WhatsApp message as Twilio posts it: the 16 fields of a sandbox message,
+# 610 bytes of form (about 800 bytes of request with the headers).
+FORM='SmsMessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&NumMedia=0&ProfileName=Ada+Lovelace&MessageType=text&SmsSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&WaId=15551234567&SmsStatus=received&Body=Hello+doc%21+Caf%C3%A9+%26+co+%3D+100%25+%F0%9F%91%8B&To=whatsapp%3A%2B14155238886&NumSegments=1&ReferralNumMedia=0&MessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&AccountSid=AC0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B15551234567&ApiVersion=2010-04-01&ChannelMetadata=%7B%22type%22%3A%22whatsapp%22%2C%22data%22%3A%7B%22context%22%3A%7B%22ProfileName%22%3A%22Ada+Lovelace%22%2C%22WaId%22%3A%2215551234567%22%7D%7D%7D'
+cat >"$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["User-Agent"] = "TwilioProxy/1.1"
+wrk.headers["X-Twilio-Signature"] = "NFmK53ftI6h/mrzyAyFZr49RbPE="
+wrk.body = "$FORM"
+EOF
+# The same requests, each connection waiting 1 ms after each answer: a
+# steady load well below saturation, for latency without queueing.
+{ cat "$WORK/post.lua"; echo 'function delay() return 1 end'; } >"$WORK/paced.lua"
+
+# Starts the server on a free port, logging to a file; sets PORT and PID.
+start_server() {
+  local log=$1
+  "$BINARY" --port 0 2>"$log" &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 500); do
+    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/whatsapp|\1|p' "$log")
+    [ -n "$PORT" ] && return
+    sleep 0.01
+  done
+  echo "the server did not start: $(cat "$log")" >&2
+  exit 1
+}
+
+# Runs wrk against URL after a warm-up; prints "requests/s p50 p99".
+load() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$WORK/post.lua" "$1" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/post.lua" "$1" >"$WORK/wrk.txt"
+  if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.txt"; then
+    cat "$WORK/wrk.txt" >&2
+    grep -v "incoming message" "$WORK/server.log" | tail -20 >&2 || true
+    echo "errors during the load" >&2
+    exit 1
+  fi
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$WORK/wrk.txt"
+}
+
+# Runs the paced load against URL after a warm-up; prints "requests/s, p50 ..., p99 ...".
+paced() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$WORK/paced.lua" "$1" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/paced.lua" "$1" >"$WORK/paced.txt"
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps " requests/s, p50 " p50 ", p99 " p99}' "$WORK/paced.txt"
+}
+
+kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
+
+# Start-up: from exec to the first answered request, over bash's /dev/tcp
+# so that no process start is timed but the server's.
+startup_ms() {
+  local best=""
+  for _ in $(seq 20); do
+    local log="$WORK/startup.log"
+    local t0 t1
+    t0=$(date +%s%N)
+    "$BINARY" --port 0 2>"$log" &
+    local pid=$!
+    local port=""
+    while [ -z "$port" ]; do
+      port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/whatsapp|\1|p' "$log")
+    done
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET /whatsapp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+    local status
+    read -r status <&3
+    t1=$(date +%s%N)
+    exec 3<&-
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    [[ $status == "HTTP/1.1 200 OK"* ]] || { echo "unexpected answer: $status" >&2; exit 1; }
+    local ms=$(((t1 - t0) / 1000))
+    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+    echo "$ms" >>"$WORK/startup.txt"
+  done
+  sort -n "$WORK/startup.txt" | awk '{a[NR]=$1} END {printf "%.1f ms median, %.1f ms best\n", a[int((NR+1)/2)]/1000, a[1]/1000}'
+}
+
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+echo "binary: $(stat -c %s "$BINARY") bytes (stripped release build)"
+echo "start-up to first answer: $(startup_ms)"
+
+start_server "$WORK/server.log"
+SERVER_PID=$PID
+SERVER_URL="http://127.0.0.1:$PORT/whatsapp"
+got=$(curl -s -X POST --data "$FORM" "$SERVER_URL")
+[ "$got" = "$TWIML" ] || { echo "unexpected answer: $got" >&2; exit 1; }
+echo "idle RSS: $(kib "$SERVER_PID" VmRSS) KiB"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s --latency -s "$WORK/post.lua" "$SERVER_URL" >"$WORK/cold.txt"
+echo "cold start, first 2 s: $(awk '/^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {print rps " requests/s, p99 " p99}' "$WORK/cold.txt")"
+
+if ! $VS_NGINX; then
+  read -r rps p50 p99 < <(load "$SERVER_URL")
+  echo "whatsapp-webhook: $rps requests/s, p50 $p50, p99 $p99 ($CONNECTIONS connections, $DURATION)"
+  echo "paced, 1 ms between requests on each connection: $(paced "$SERVER_URL")"
+  echo "peak RSS: $(kib "$SERVER_PID" VmHWM) KiB"
+  exit 0
+fi
+
+NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+error_log $WORK/nginx/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location = /whatsapp {
+      default_type "text/xml";
+      charset utf-8;
+      return 200 "${TWIML//\"/\\\"}";
+    }
+  }
+}
+EOF
+"$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
+PIDS+=("$!")
+NGINX_URL="http://127.0.0.1:$NGINX_PORT/whatsapp"
+for _ in $(seq 200); do curl -s -o /dev/null "$NGINX_URL" && break; sleep 0.02; done
+[ -s "$WORK/nginx/error.log" ] && grep -q emerg "$WORK/nginx/error.log" && { cat "$WORK/nginx/error.log" >&2; exit 1; }
+got=$(curl -s -X POST --data "$FORM" "$NGINX_URL")
+[ "$got" = "$TWIML" ] || { echo "nginx answered: $got" >&2; exit 1; }
+
+printf '%-7s %-18s %12s %10s %10s\n' round server requests/s p50 p99
+for round in $(seq "$ROUNDS"); do
+  read -r rps p50 p99 < <(load "$SERVER_URL")
+  printf '%-7s %-18s %12s %10s %10s\n' "$round" whatsapp-webhook "$rps" "$p50" "$p99"
+  echo "$rps" >>"$WORK/ours"
+  read -r rps p50 p99 < <(load "$NGINX_URL")
+  printf '%-7s %-18s %12s %10s %10s\n' "$round" nginx "$rps" "$p50" "$p99"
+  echo "$rps" >>"$WORK/nginx.rps"
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ours=$(median "$WORK/ours")
+theirs=$(median "$WORK/nginx.rps")
+echo "paced, 1 ms between requests on each connection:"
+echo "  whatsapp-webhook $(paced "$SERVER_URL")"
+echo "  nginx            $(paced "$NGINX_URL")"
+echo "median: whatsapp-webhook $ours requests/s, nginx $theirs requests/s, ratio $(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')"
+echo "peak RSS of whatsapp-webhook: $(kib "$SERVER_PID" VmHWM) KiB"

@@ -1,0 +1,85 @@
+//! The per-request work inside the process, without the network: reading the
+//! parameters of a Twilio WhatsApp POST (a 610-byte form), judging its
+//! framing, and the whole answer path from a parsed request to the bytes
+//! tiny_http writes. Run with `cargo bench --bench request`.
+
+use divan::{Bencher, black_box};
+use tiny_http::{Method, Request, TestRequest};
+use whatsapp_webhook::Config;
+use whatsapp_webhook::answer::{Responses, Webhook};
+use whatsapp_webhook::framing;
+use whatsapp_webhook::inbound::{Inbound, MAX_BODY_BYTES};
+use whatsapp_webhook::signature::{self, Keys, Payload, Secret};
+
+fn main() {
+    // A signature that did not match would measure the wrong path.
+    assert_eq!(check_signature(), signature::Verdict::Valid);
+    divan::main();
+}
+
+/// A WhatsApp message as Twilio posts it.
+const FORM: &str = "SmsMessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&NumMedia=0&ProfileName=Ada+Lovelace&MessageType=text&SmsSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&WaId=15551234567&SmsStatus=received&Body=Hello+doc%21+Caf%C3%A9+%26+co+%3D+100%25+%F0%9F%91%8B&To=whatsapp%3A%2B14155238886&NumSegments=1&ReferralNumMedia=0&MessageSid=SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b&AccountSid=AC0123456789abcdef0123456789abcdef&From=whatsapp%3A%2B15551234567&ApiVersion=2010-04-01&ChannelMetadata=%7B%22type%22%3A%22whatsapp%22%2C%22data%22%3A%7B%22context%22%3A%7B%22ProfileName%22%3A%22Ada+Lovelace%22%2C%22WaId%22%3A%2215551234567%22%7D%7D%7D";
+
+const HEADERS: [(&str, &str); 8] = [
+    ("Host", "abc123.ngrok-free.app"),
+    ("User-Agent", "TwilioProxy/1.1"),
+    (
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=UTF-8",
+    ),
+    ("Content-Length", "610"),
+    ("Accept", "*/*"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Twilio-Signature", "NFmK53ftI6h/mrzyAyFZr49RbPE="),
+    ("Accept-Encoding", "gzip"),
+];
+
+#[divan::bench]
+fn parse_parameters() -> usize {
+    let inbound = Inbound::parse(b"", Some(black_box(FORM.as_bytes())));
+    inbound.from.map_or(0, |from| from.len()) + inbound.body.map_or(0, |body| body.len())
+}
+
+#[divan::bench]
+fn judge_framing() -> framing::Framing {
+    framing::judge(black_box(HEADERS), MAX_BODY_BYTES as u64)
+}
+
+#[divan::bench]
+fn check_signature() -> signature::Verdict {
+    let keys = Keys {
+        auth_tokens: vec![Secret::new("12345")],
+        shared_keys: vec![],
+    };
+    signature::check(
+        &keys,
+        black_box("https://abc123.ngrok-free.app/whatsapp"),
+        Payload::Form(FORM.as_bytes()),
+        Some("NFmK53ftI6h/mrzyAyFZr49RbPE="),
+        None,
+    )
+}
+
+/// From a request tiny_http has parsed to the response bytes it writes (to
+/// a sink here), as the request loop does it, minus the log line.
+#[divan::bench]
+fn answer_a_message(bencher: Bencher) {
+    let webhook = Webhook::new(&Config::default());
+    let responses = Responses::new();
+    let mut scratch = Vec::with_capacity(MAX_BODY_BYTES + 1);
+    bencher
+        .with_inputs(|| {
+            let mut request = TestRequest::new()
+                .with_method(Method::Post)
+                .with_path("/whatsapp")
+                .with_body(FORM);
+            for (name, value) in &HEADERS[..3] {
+                request = request.with_header(format!("{name}: {value}").parse().unwrap());
+            }
+            Request::from(request)
+        })
+        .bench_local_values(|mut request| {
+            let answer = webhook.answer(&mut request, &mut scratch, None);
+            request.respond(responses.response(answer))
+        });
+}
