@@ -83,24 +83,18 @@ start_server() {
   exit 1
 }
 
-# Runs wrk against URL after a warm-up; prints "requests/s p50 p99".
-load() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$WORK/post.lua" "$1" >/dev/null
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/post.lua" "$1" >"$WORK/wrk.txt"
+# Runs wrk with SCRIPT against URL after a warm-up, in this shell (so that a
+# failure ends the script); sets RPS, P50 and P99.
+load() { # url script
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$2" "$1" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$2" "$1" >"$WORK/wrk.txt"
   if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.txt"; then
     cat "$WORK/wrk.txt" >&2
     grep -v "incoming message" "$WORK/server.log" | tail -20 >&2 || true
     echo "errors during the load" >&2
     exit 1
   fi
-  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$WORK/wrk.txt"
-}
-
-# Runs the paced load against URL after a warm-up; prints "requests/s, p50 ..., p99 ...".
-paced() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$WORK/paced.lua" "$1" >/dev/null
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/paced.lua" "$1" >"$WORK/paced.txt"
-  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps " requests/s, p50 " p50 ", p99 " p99}' "$WORK/paced.txt"
+  read -r RPS P50 P99 < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$WORK/wrk.txt")
 }
 
 kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
@@ -149,9 +143,10 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d2s --latency -s "$WORK/post.lua" "$SERVER_UR
 echo "cold start, first 2 s: $(awk '/^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {print rps " requests/s, p99 " p99}' "$WORK/cold.txt")"
 
 if ! $VS_NGINX; then
-  read -r rps p50 p99 < <(load "$SERVER_URL")
-  echo "whatsapp-webhook: $rps requests/s, p50 $p50, p99 $p99 ($CONNECTIONS connections, $DURATION)"
-  echo "paced, 1 ms between requests on each connection: $(paced "$SERVER_URL")"
+  load "$SERVER_URL" "$WORK/post.lua"
+  echo "whatsapp-webhook: $RPS requests/s, p50 $P50, p99 $P99 ($CONNECTIONS connections, $DURATION)"
+  load "$SERVER_URL" "$WORK/paced.lua"
+  echo "paced, 1 ms between requests on each connection: $RPS requests/s, p50 $P50, p99 $P99"
   echo "peak RSS: $(kib "$SERVER_PID" VmHWM) KiB"
   exit 0
 fi
@@ -191,18 +186,20 @@ got=$(curl -s -X POST --data "$FORM" "$NGINX_URL")
 
 printf '%-7s %-18s %12s %10s %10s\n' round server requests/s p50 p99
 for round in $(seq "$ROUNDS"); do
-  read -r rps p50 p99 < <(load "$SERVER_URL")
-  printf '%-7s %-18s %12s %10s %10s\n' "$round" whatsapp-webhook "$rps" "$p50" "$p99"
-  echo "$rps" >>"$WORK/ours"
-  read -r rps p50 p99 < <(load "$NGINX_URL")
-  printf '%-7s %-18s %12s %10s %10s\n' "$round" nginx "$rps" "$p50" "$p99"
-  echo "$rps" >>"$WORK/nginx.rps"
+  load "$SERVER_URL" "$WORK/post.lua"
+  printf '%-7s %-18s %12s %10s %10s\n' "$round" whatsapp-webhook "$RPS" "$P50" "$P99"
+  echo "$RPS" >>"$WORK/ours"
+  load "$NGINX_URL" "$WORK/post.lua"
+  printf '%-7s %-18s %12s %10s %10s\n' "$round" nginx "$RPS" "$P50" "$P99"
+  echo "$RPS" >>"$WORK/nginx.rps"
 done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ours=$(median "$WORK/ours")
 theirs=$(median "$WORK/nginx.rps")
 echo "paced, 1 ms between requests on each connection:"
-echo "  whatsapp-webhook $(paced "$SERVER_URL")"
-echo "  nginx            $(paced "$NGINX_URL")"
+load "$SERVER_URL" "$WORK/paced.lua"
+echo "  whatsapp-webhook $RPS requests/s, p50 $P50, p99 $P99"
+load "$NGINX_URL" "$WORK/paced.lua"
+echo "  nginx            $RPS requests/s, p50 $P50, p99 $P99"
 echo "median: whatsapp-webhook $ours requests/s, nginx $theirs requests/s, ratio $(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')"
 echo "peak RSS of whatsapp-webhook: $(kib "$SERVER_PID" VmHWM) KiB"
