@@ -15,7 +15,7 @@
 # Each measured run follows an unmeasured 2 s warm-up with the same load, for
 # both servers: a tiny_http that is fresh, or was idle for 5 s, queues some of
 # a burst of new connections behind busy threads until they are released (see
-# src/rescue.rs); that is measured separately, as the cold start.
+# src/http/rescue.rs); that is measured separately, as the cold start.
 # wrk and nginx come from the distribution's packages; they are installed
 # if missing (with apt-get, as root).
 set -euo pipefail

@@ -7,9 +7,10 @@ use divan::{Bencher, black_box};
 use tiny_http::{Method, Request, TestRequest};
 use whatsapp_webhook::Config;
 use whatsapp_webhook::answer::{Responses, Webhook};
-use whatsapp_webhook::framing;
-use whatsapp_webhook::inbound::{Inbound, MAX_BODY_BYTES};
-use whatsapp_webhook::signature::{self, Keys, Payload, Secret};
+use whatsapp_webhook::http::body::MAX_BODY_BYTES;
+use whatsapp_webhook::http::framing;
+use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::twilio::signature::{self, Keys, Payload, Secret};
 
 fn main() {
     // A signature that did not match would measure the wrong path.

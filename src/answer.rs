@@ -11,10 +11,12 @@ use log::{debug, info, warn};
 use tiny_http::{Header, Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::inbound::{self, BodyError, Escaped, Inbound, MAX_BODY_BYTES};
+use crate::http::body::{self, BodyError, MAX_BODY_BYTES};
+use crate::logging::Escaped;
 use crate::replies::Replies;
 use crate::routes::{self, Route, WEBHOOK_PATH};
-use crate::signature::{self, Keys, Payload, SETTINGS_HEADER, SIGNATURE_HEADER, Verdict};
+use crate::twilio::params::{self, Inbound};
+use crate::twilio::signature::{self, Keys, Payload, SETTINGS_HEADER, SIGNATURE_HEADER, Verdict};
 
 /// What to send back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,13 +149,13 @@ impl Webhook {
         deadline: Option<Instant>,
     ) -> Answer<'_> {
         let checking = !self.keys.is_empty();
-        let is_form = header(request, "Content-Type").is_some_and(inbound::is_form);
+        let is_form = header(request, "Content-Type").is_some_and(params::is_form);
         // Only a bodySHA256 in the URL makes a body that is not a form matter.
         let raw_body_signed = checking && !is_form && request.url().contains("bodySHA256");
         body.clear();
         if is_form || raw_body_signed {
             let expected = request.body_length();
-            if let Err(error) = inbound::read_body(
+            if let Err(error) = body::read_body(
                 request.as_reader(),
                 expected,
                 MAX_BODY_BYTES,

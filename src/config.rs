@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::replies::{self, Rule, RuleError};
-use crate::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
-use crate::twiml::{Reply, TwimlError};
+use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
+use crate::twilio::twiml::{Reply, TwimlError};
 
 /// The reply sent when none is configured.
 pub const DEFAULT_REPLY: &str = "What's app, doc?";

@@ -1,26 +1,40 @@
 //! `whatsapp-webhook` answers Twilio's inbound-message webhooks (WhatsApp and
 //! SMS) with TwiML, so that every message to your Twilio number gets a reply.
 //!
+//! # Layout
+//!
+//! The crate has two halves and the app between them:
+//!
+//! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
+//!   [`signature`](twilio::signature)s and [`twiml`](twilio::twiml). Pure
+//!   functions, no sockets.
+//! - [`http`]: the tiny_http edge: the [`server`](http::server) loop and
+//!   everything that keeps tiny_http answering when clients are slow,
+//!   hostile or too many.
+//! - The app: [`config`], keyword [`replies`], [`routes`], [`answer`]ing one
+//!   request, [`logging`] and [`signals`].
+//!
 //! # How a request flows
 //!
 //! 1. [`config::parse`] turns flags and environment variables into a
 //!    [`Config`]; the reply is checked against Twilio's rules there.
 //! 2. [`Server::bind`] binds the socket and renders every answer once
-//!    ([`twiml`], [`replies`]).
+//!    ([`twiml`](twilio::twiml), [`replies`]).
 //! 3. [`Server::run`] takes each request tiny_http has parsed and judges its
-//!    [`framing`]; [`answer`] then [routes] it, reads `From` and
-//!    `Body` ([`inbound`]), checks `X-Twilio-Signature` when a secret is set
-//!    ([`signature`]), picks the reply a keyword rule or the default gives,
-//!    and logs the message; the server sends the prepared TwiML.
+//!    [`framing`](http::framing); [`answer`] then [routes] it, reads `From`
+//!    and `Body` ([`params`](twilio::params)), checks `X-Twilio-Signature`
+//!    when a secret is set ([`signature`](twilio::signature)), picks the
+//!    reply a keyword rule or the default gives, and logs the message; the
+//!    server sends the prepared TwiML.
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
 //! its own. What could make the loop wait on a client goes to body workers;
-//! timeouts come from the [`listener`]; a [`watchdog`] checks that
-//! connections are still accepted and [`rescue`]s those tiny_http's thread
-//! pool left waiting; [`poison`]ed connections stay refused;
-//! [`signals`] stop it all gracefully. The [`server`] module tells the whole
-//! story.
+//! timeouts come from the [`listener`](http::listener); a
+//! [`watchdog`](http::watchdog) checks that connections are still accepted
+//! and [`rescue`](http::rescue)s those tiny_http's thread pool left waiting;
+//! [`poison`](http::poison)ed connections stay refused; [`signals`] stop it
+//! all gracefully. The [`server`](http::server) module tells the whole story.
 //!
 //! # Example
 //!
@@ -41,18 +55,12 @@
 
 pub mod answer;
 pub mod config;
-pub mod framing;
-pub mod inbound;
-pub mod listener;
-pub mod poison;
+pub mod http;
+pub mod logging;
 pub mod replies;
-pub mod rescue;
 pub mod routes;
-pub mod server;
 pub mod signals;
-pub mod signature;
-pub mod twiml;
-pub mod watchdog;
+pub mod twilio;
 
 pub use config::{Command, Config, ConfigError};
-pub use server::{Handle, Server, ServerError};
+pub use http::server::{Handle, Server, ServerError};

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use crate::inbound::Escaped;
-use crate::twiml::{Reply, TwimlError};
+use crate::logging::Escaped;
+use crate::twilio::twiml::{Reply, TwimlError};
 
 /// A keyword rule: `KEYWORD=REPLY`.
 #[derive(Debug, Clone, PartialEq, Eq)]

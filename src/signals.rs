@@ -13,7 +13,7 @@ use log::{info, warn};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::server::Handle;
+use crate::http::server::Handle;
 
 /// Stops the server behind `handle` on the first `SIGTERM` or `SIGINT`.
 ///

@@ -25,8 +25,9 @@ use support::TWILIO_WHATSAPP_FORM;
 use tiny_http::{Method, Request, TestRequest};
 use whatsapp_webhook::Config;
 use whatsapp_webhook::answer::{Responses, Webhook};
-use whatsapp_webhook::framing;
-use whatsapp_webhook::inbound::{Inbound, MAX_BODY_BYTES};
+use whatsapp_webhook::http::body::MAX_BODY_BYTES;
+use whatsapp_webhook::http::framing;
+use whatsapp_webhook::twilio::params::Inbound;
 
 struct Counting;
 

@@ -564,7 +564,7 @@ fn a_transfer_encoding_is_refused_before_its_body_is_read() {
 fn tiny_http_buffers_bodies_up_to_1024_bytes_and_no_more() {
     // The request loop answers such requests itself, trusting that reading
     // their body never waits: check tiny_http still works that way.
-    use whatsapp_webhook::framing::TINY_HTTP_BUFFERS_UP_TO;
+    use whatsapp_webhook::http::framing::TINY_HTTP_BUFFERS_UP_TO;
     let http = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let addr = http.server_addr().to_ip().unwrap();
     let head = |length: usize| format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");

@@ -5,9 +5,10 @@
 //! wrote.
 
 use proptest::prelude::*;
-use whatsapp_webhook::framing;
-use whatsapp_webhook::inbound::{Escaped, Inbound};
-use whatsapp_webhook::twiml::{self, Reply};
+use whatsapp_webhook::http::framing;
+use whatsapp_webhook::logging::Escaped;
+use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::twilio::twiml::{self, Reply};
 
 /// Any text: a mix of every kind of character, XML's forbidden ones and
 /// markup included.

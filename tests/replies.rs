@@ -5,7 +5,7 @@ mod support;
 
 use support::{Binary, DEFAULT_TWIML, TestServer, post_form, run_binary};
 use whatsapp_webhook::replies::Rule;
-use whatsapp_webhook::twiml::Reply;
+use whatsapp_webhook::twilio::twiml::Reply;
 use whatsapp_webhook::{Command, Config, config};
 
 const DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;

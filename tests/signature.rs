@@ -9,7 +9,7 @@ use std::io::Write;
 use serde_json::Value;
 use support::{Binary, DEFAULT_TWIML, HttpResponse, TestServer, post_form, read_response};
 use whatsapp_webhook::Config;
-use whatsapp_webhook::signature::{self, Keys, Payload, Secret, Verdict};
+use whatsapp_webhook::twilio::signature::{self, Keys, Payload, Secret, Verdict};
 
 /// One vector of `tests/data/twilio-signature-vectors.json`.
 struct Vector {

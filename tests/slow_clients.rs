@@ -191,7 +191,7 @@ fn a_client_that_does_not_read_its_answers_is_moved_off_the_loop() {
 fn a_burst_of_keep_alive_connections_is_served_while_they_all_stay_open() {
     // tiny_http's pool queues some of a burst's connections behind threads
     // that are busy with other keep-alive connections for as long as those
-    // stay open; the watchdog's rescue releases them (src/rescue.rs). Without
+    // stay open; the watchdog's rescue releases them (src/http/rescue.rs). Without
     // it they wait, one more freed per watchdog probe (a second each).
     let server = Binary::start(&["--timeout", "60"], &[]);
     let mut streams: Vec<TcpStream> = (0..32).map(|_| connect(server.addr)).collect();

@@ -71,7 +71,10 @@ fn in_parallel(addr: SocketAddr, total: usize) -> usize {
 fn two_hundred_thousand_requests_without_an_error_or_a_leak() {
     // No line per message (they come from `answer`): it would only slow the
     // soak down. The start-up lines (from `server`) give the address.
-    let server = Binary::start(&[], &[("RUST_LOG", "warn,whatsapp_webhook::server=info")]);
+    let server = Binary::start(
+        &[],
+        &[("RUST_LOG", "warn,whatsapp_webhook::http::server=info")],
+    );
     let pid = server.pid();
     assert_eq!(in_parallel(server.addr, WARM_UP), 0);
     let after_warm_up = rss_kib(pid);

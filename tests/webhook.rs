@@ -6,7 +6,7 @@ use std::io::{BufReader, Read, Write};
 
 use support::{DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, TestServer, bare, post_form, read_response};
 use whatsapp_webhook::Config;
-use whatsapp_webhook::twiml::Reply;
+use whatsapp_webhook::twilio::twiml::Reply;
 
 #[test]
 fn get_answers_the_exact_twiml_as_text_xml() {

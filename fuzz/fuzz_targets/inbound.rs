@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use whatsapp_webhook::inbound::Inbound;
-use whatsapp_webhook::signature;
+use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::twilio::signature;
 
 fuzz_target!(|data: &[u8]| {
     // Split the input into a query string and a form body.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use whatsapp_webhook::twiml::{self, Reply};
+use whatsapp_webhook::twilio::twiml::{self, Reply};
 
 fuzz_target!(|text: &str| {
     let Ok(reply) = Reply::new(text) else {

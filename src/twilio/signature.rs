@@ -188,7 +188,7 @@ impl fmt::Display for Verdict {
             Verdict::UnknownAlgorithm(name) => write!(
                 f,
                 "{SETTINGS_HEADER} names an unknown algorithm \"{}\"",
-                crate::inbound::Escaped(name)
+                crate::logging::Escaped(name)
             ),
             Verdict::NoSecret(var) => write!(
                 f,

@@ -16,7 +16,7 @@
 //! either way and is not counted.
 //!
 //! The probes also keep `accept` busy: the listening socket's read timeout
-//! (see [`listener`](crate::listener)) would otherwise end the accept thread
+//! (see [`listener`](crate::http::listener)) would otherwise end the accept thread
 //! after that long without a connection.
 //!
 //! Between probes, every [`RESCUE_CHECK`], the watchdog also releases
@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::rescue;
+use crate::http::rescue;
 
 /// How often connections left waiting in tiny_http's pool are looked for.
 pub const RESCUE_CHECK: Duration = Duration::from_millis(250);

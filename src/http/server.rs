@@ -17,7 +17,7 @@
 //!   accepted socket inherits read and write timeouts from the listening
 //!   socket ([`listener`]), so a connection idle
 //!   mid-headers or between requests closes after the timeout.
-//! - **The watchdog** ([`watchdog`](crate::watchdog)) proves every second that
+//! - **The watchdog** ([`watchdog`](crate::http::watchdog)) proves every second that
 //!   connections are still accepted. tiny_http's accept thread ends for good
 //!   on its first accept error (running out of file descriptors, or the
 //!   listening socket's timeout); whenever it ends, the loop starts a new
@@ -28,7 +28,7 @@
 //!
 //! A request is refused before any of its body is read when its framing is
 //! ambiguous ([`framing`]); its connection is then
-//! [poisoned](crate::poison) and every later request on it refused too,
+//! [poisoned](crate::http::poison) and every later request on it refused too,
 //! because tiny_http cannot close a connection. A body over the limit gets
 //! `413` unread; tiny_http then discards it. To discard it tiny_http
 //! allocates the whole announced length at once, so a request announcing more
@@ -51,13 +51,14 @@ use tiny_http::Request;
 
 use crate::answer::{Answer, Responses, Webhook};
 use crate::config::Config;
-use crate::framing::{self, Body, Refusal};
-use crate::inbound::{Escaped, MAX_BODY_BYTES};
-use crate::listener;
-use crate::poison::{Poisoned, Taint};
+use crate::http::body::MAX_BODY_BYTES;
+use crate::http::framing::{self, Body, Refusal};
+use crate::http::listener;
+use crate::http::poison::{Poisoned, Taint};
+use crate::http::watchdog::Watchdog;
+use crate::logging::Escaped;
 use crate::routes::{self, WEBHOOK_PATH};
-use crate::signature::{AUTH_TOKEN_VAR, SHARED_KEY_VAR, SIGNATURE_HEADER};
-use crate::watchdog::Watchdog;
+use crate::twilio::signature::{AUTH_TOKEN_VAR, SHARED_KEY_VAR, SIGNATURE_HEADER};
 
 /// How many threads read bodies that are still on the socket.
 pub const BODY_WORKERS: usize = 16;

@@ -7,7 +7,7 @@
 //! for the timeout, or that leaves no room for an answer for
 //! [`WRITE_TIMEOUT`]. The price is that `accept` itself times
 //! out after as long without a new connection, which ends tiny_http's accept
-//! thread; the [watchdog](crate::watchdog)'s probes keep it busy, and the
+//! thread; the [watchdog](crate::http::watchdog)'s probes keep it busy, and the
 //! server starts a new accept thread whenever one ends.
 
 use std::io;

@@ -10,7 +10,7 @@
 //!
 //! A new connection that arrives while no thread is idle gets a thread of its
 //! own, and once its work is done, that thread takes the next queued
-//! connection. So the [watchdog](crate::watchdog) looks for connections whose
+//! connection. So the [watchdog](crate::http::watchdog) looks for connections whose
 //! request bytes have sat unread in the kernel for two checks in a row
 //! (Linux's `/proc/net/tcp`), and opens one short connection for each: it is
 //! answered `400` by tiny_http at once, and its thread goes on to serve a

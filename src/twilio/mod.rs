@@ -1,0 +1,10 @@
+//! The Twilio side: what Twilio sends and what it expects back.
+//!
+//! Everything here is a pure function of bytes Twilio sends or will read:
+//! the request [`params`], the [`signature`] over them, and the [`twiml`]
+//! documents that answer them. Nothing here knows about sockets or
+//! tiny_http.
+
+pub mod params;
+pub mod signature;
+pub mod twiml;
