@@ -1,14 +1,16 @@
 //! The per-request work inside the process, without the network: reading the
 //! parameters of a Twilio WhatsApp POST (a 610-byte form), judging its
 //! framing, and the whole answer path from a parsed request to the bytes
-//! tiny_http writes. Run with `cargo bench --bench request`.
+//! written. Run with `cargo bench --bench request`.
 
 use divan::{Bencher, black_box};
 use tiny_http::{Method, Request, TestRequest};
 use whatsapp_webhook::Config;
-use whatsapp_webhook::answer::{Responses, Webhook};
-use whatsapp_webhook::http::body::MAX_BODY_BYTES;
+use whatsapp_webhook::answer::Webhook;
+use whatsapp_webhook::http::body::{self, MAX_BODY_BYTES};
 use whatsapp_webhook::http::framing;
+use whatsapp_webhook::http::incoming::Incoming;
+use whatsapp_webhook::http::response::Out;
 use whatsapp_webhook::twilio::params::Inbound;
 use whatsapp_webhook::twilio::signature::{self, Keys, Payload, Secret};
 
@@ -43,7 +45,7 @@ fn parse_parameters() -> usize {
 
 #[divan::bench]
 fn judge_framing() -> framing::Framing {
-    framing::judge(black_box(HEADERS), MAX_BODY_BYTES as u64)
+    framing::judge(black_box(HEADERS), false, MAX_BODY_BYTES as u64)
 }
 
 #[divan::bench]
@@ -61,13 +63,15 @@ fn check_signature() -> signature::Verdict {
     )
 }
 
-/// From a request tiny_http has parsed to the response bytes it writes (to
-/// a sink here), as the request loop does it, minus the log line.
+/// From a request tiny_http has parsed to the bytes of its answer (written
+/// to a buffer here), as the request loop does it: read the body, answer,
+/// render; minus the log line.
 #[divan::bench]
 fn answer_a_message(bencher: Bencher) {
     let webhook = Webhook::new(&Config::default());
-    let responses = Responses::new();
+    let mut out = Out::default();
     let mut scratch = Vec::with_capacity(MAX_BODY_BYTES + 1);
+    let mut sink = Vec::with_capacity(4096);
     bencher
         .with_inputs(|| {
             let mut request = TestRequest::new()
@@ -80,7 +84,22 @@ fn answer_a_message(bencher: Bencher) {
             Request::from(request)
         })
         .bench_local_values(|mut request| {
-            let answer = webhook.answer(&mut request, &mut scratch, None);
-            request.respond(responses.response(answer))
+            body::read_body(
+                request.as_reader(),
+                Some(FORM.len()),
+                MAX_BODY_BYTES,
+                None,
+                &mut scratch,
+            )
+            .unwrap();
+            let answer = webhook.answer(&Incoming::new(&request, &scratch));
+            sink.clear();
+            out.write(
+                &mut sink,
+                answer,
+                false,
+                false,
+                std::time::Duration::from_secs(1),
+            )
         });
 }

@@ -19,22 +19,28 @@
 //! 1. [`config::parse`] turns flags and environment variables into a
 //!    [`Config`]; the reply is checked against Twilio's rules there.
 //! 2. [`Server::bind`] binds the socket and renders every answer once
-//!    ([`twiml`](twilio::twiml), [`replies`]).
+//!    ([`twiml`](twilio::twiml), [`replies`],
+//!    [`response`](http::response)).
 //! 3. [`Server::run`] takes each request tiny_http has parsed and judges its
-//!    [`framing`](http::framing); [`answer`] then [routes] it, reads `From`
-//!    and `Body` ([`params`](twilio::params)), checks `X-Twilio-Signature`
-//!    when a secret is set ([`signature`](twilio::signature)), picks the
-//!    reply a keyword rule or the default gives, and logs the message; the
-//!    server sends the prepared TwiML.
+//!    [`framing`](http::framing); the edge reads its body (on a body worker
+//!    if it may keep anyone waiting) and hands the app an
+//!    [`Incoming`](http::incoming::Incoming) request. [`answer`] then
+//!    [routes] it, reads its [`params`](twilio::params), checks
+//!    `X-Twilio-Signature` when a secret is set
+//!    ([`signature`](twilio::signature)), picks the reply a keyword rule or
+//!    the default gives, and logs the message; the edge writes the prepared
+//!    answer's bytes itself.
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
 //! its own. What could make the loop wait on a client goes to body workers;
 //! timeouts come from the [`listener`](http::listener); a
-//! [`watchdog`](http::watchdog) checks that connections are still accepted
-//! and [`rescue`](http::rescue)s those tiny_http's thread pool left waiting;
-//! [`poison`](http::poison)ed connections stay refused; [`signals`] stop it
-//! all gracefully. The [`server`](http::server) module tells the whole story.
+//! [`watchdog`](http::watchdog) checks that connections are still accepted,
+//! [`rescue`](http::rescue)s those tiny_http's thread pool left waiting, and
+//! gives up when tiny_http has leaked what cannot be had back;
+//! [`closing`](http::closing) connections get no more bytes; tiny_http's
+//! [`panics`](http::panics) are told as log lines; [`signals`] stop it all
+//! gracefully. The [`server`](http::server) module tells the whole story.
 //!
 //! # Example
 //!

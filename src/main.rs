@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use whatsapp_webhook::{Command, Server, config, signals};
+use whatsapp_webhook::{Command, Server, config, logging, signals};
 
 fn main() -> ExitCode {
     let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
@@ -26,11 +26,13 @@ fn main() -> ExitCode {
         }
         Command::Serve(config) => config,
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
+    whatsapp_webhook::http::panics::install();
     let served = Server::bind(&config).and_then(|server| {
         signals::stop_on_signals(server.handle()).map_err(whatsapp_webhook::ServerError::Setup)?;
         server.run()
     });
+    logging::flush();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

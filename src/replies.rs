@@ -3,11 +3,12 @@
 //!
 //! A rule answers when the message's `Body`, trimmed, equals its keyword
 //! ignoring case (both sides lowercased, character by character). Every
-//! document is rendered once, by [`Replies::new`]; [`Replies::choose`] only
-//! compares the body with the keywords and hands back finished bytes.
+//! answer is rendered once, by [`Replies::new`]; [`Replies::choose`] only
+//! compares the body with the keywords and hands back a finished answer.
 
 use std::fmt;
 
+use crate::http::response::Prepared;
 use crate::logging::Escaped;
 use crate::twilio::twiml::{Reply, TwimlError};
 
@@ -138,25 +139,26 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-/// Every reply document, rendered, and the rules that choose between them.
+/// Every reply, rendered as an answer, and the rules that choose between
+/// them.
 #[derive(Debug, Clone)]
 pub struct Replies {
     rules: Vec<Rendered>,
-    default: Vec<u8>,
+    default: Prepared,
 }
 
 #[derive(Debug, Clone)]
 struct Rendered {
     keyword: String,
     folded: String,
-    document: Vec<u8>,
+    answer: Prepared,
 }
 
 /// The reply chosen for one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice<'a> {
-    /// The TwiML document to send.
-    pub document: &'a [u8],
+    /// The answer that sends it: a `200` TwiML document.
+    pub answer: &'a Prepared,
     /// The keyword of the rule that answered; `None` for the default reply.
     pub keyword: Option<&'a str>,
 }
@@ -170,10 +172,10 @@ impl Replies {
                 .map(|rule| Rendered {
                     keyword: rule.keyword.clone(),
                     folded: rule.folded.clone(),
-                    document: rule.reply.render(),
+                    answer: Prepared::twiml(rule.reply.render()),
                 })
                 .collect(),
-            default: default.render(),
+            default: Prepared::twiml(default.render()),
         }
     }
 
@@ -189,11 +191,11 @@ impl Replies {
         });
         match rule {
             Some(rule) => Choice {
-                document: &rule.document,
+                answer: &rule.answer,
                 keyword: Some(&rule.keyword),
             },
             None => Choice {
-                document: &self.default,
+                answer: &self.default,
                 keyword: None,
             },
         }
@@ -229,7 +231,7 @@ mod tests {
     fn answer(replies: &Replies, body: Option<&str>) -> (String, Option<String>) {
         let choice = replies.choose(body);
         (
-            String::from_utf8(choice.document.to_vec()).unwrap(),
+            String::from_utf8(choice.answer.body().to_vec()).unwrap(),
             choice.keyword.map(str::to_owned),
         )
     }

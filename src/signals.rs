@@ -34,6 +34,7 @@ pub fn stop_on_signals(handle: Handle) -> io::Result<()> {
                 };
                 if stopping {
                     warn!("second {name}: exiting now");
+                    crate::logging::flush();
                     std::process::exit(1);
                 }
                 info!("shutting down ({name})");

@@ -1,13 +1,13 @@
 //! Properties checked on generated input (the same ones the fuzz targets in
 //! `fuzz/` check for much longer): the TwiML renderer always writes
 //! well-formed XML whose text is the input minus the characters XML forbids,
-//! and the parameter parser never fails and reads back what a form encoder
-//! wrote.
+//! and the parameter parser never fails, decodes and finds exactly what
+//! form_urlencoded does, and reads back what a form encoder wrote.
 
 use proptest::prelude::*;
 use whatsapp_webhook::http::framing;
 use whatsapp_webhook::logging::Escaped;
-use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::twilio::params::{self, Inbound};
 use whatsapp_webhook::twilio::twiml::{self, Reply};
 
 /// Any text: a mix of every kind of character, XML's forbidden ones and
@@ -80,6 +80,41 @@ proptest! {
     }
 
     #[test]
+    fn decoding_is_exactly_form_urlencoded_decoding(
+        raw in prop::collection::vec(
+            prop_oneof![
+                any::<u8>(),
+                prop::sample::select(b"%+=0123456789abcdefABCDEFgG".to_vec()),
+            ],
+            0..120,
+        ).prop_filter("a raw `&` ends a pair", |raw| !raw.contains(&b'&')),
+    ) {
+        // form_urlencoded decodes a value after the first `=`.
+        let mut pair = b"x=".to_vec();
+        pair.extend_from_slice(&raw);
+        let (_, expected) = form_urlencoded::parse(&pair).next().unwrap();
+        prop_assert_eq!(params::decode(&raw), expected);
+    }
+
+    #[test]
+    fn parsing_finds_what_form_urlencoded_finds(
+        form in prop::collection::vec(
+            prop_oneof![
+                any::<u8>(),
+                prop::sample::select(b"%+=&FromBody46726F6D".to_vec()),
+            ],
+            0..200,
+        ),
+    ) {
+        let first = |name: &str| {
+            form_urlencoded::parse(&form).find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
+        };
+        let inbound = Inbound::parse(b"", Some(&form));
+        prop_assert_eq!(inbound.from.map(|v| v.into_owned()), first("From"));
+        prop_assert_eq!(inbound.body.map(|v| v.into_owned()), first("Body"));
+    }
+
+    #[test]
     fn parsing_reads_back_what_a_form_encoder_wrote(from in text(), body in text(), noise in text()) {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("Noise", &noise)
@@ -103,9 +138,10 @@ proptest! {
         headers in prop::collection::vec(("[A-Za-z-]{1,20}", "[ -~]{0,30}"), 0..8),
     ) {
         let pairs = || headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        let framing = framing::judge(pairs(), 65536);
+        let framing = framing::judge(pairs(), false, 65536);
         if pairs().any(|(name, _)| name.eq_ignore_ascii_case("Transfer-Encoding")) {
-            prop_assert!(framing.refusal.is_some_and(|r| r.poisons));
+            prop_assert!(framing.refusal.is_some_and(|r| matches!(r.status(), 400 | 411)));
+            prop_assert!(!framing.body.may_wait(), "an unread chunked body never waits");
         }
     }
 }

@@ -1,15 +1,21 @@
 //! The tiny_http edge: everything that keeps tiny_http answering when
-//! clients are slow, hostile or too many.
+//! clients are slow, hostile or too many, and that contains tiny_http's
+//! faults so that no client sees them.
 //!
-//! The [`server`] runs the request loop and tells the whole story; the other
-//! modules each contain one of tiny_http's gaps: request [`framing`] and
-//! [`body`] reading, [`poison`]ed connections, the [`listener`]'s timeouts,
-//! the [`watchdog`] and its [`rescue`] of connections left waiting.
+//! The [`server`] runs the request loop and tells the whole story. The other
+//! modules each close one gap: request [`framing`], [`body`] reading, the
+//! [`incoming`] request the app sees and the [`response`] bytes the edge
+//! writes for it, [`closing`] connections, the [`listener`]'s timeouts, the
+//! [`watchdog`] and its [`rescue`] of connections left waiting, and
+//! [`panics`] told as log lines.
 
 pub mod body;
+pub mod closing;
 pub mod framing;
+pub mod incoming;
 pub mod listener;
-pub mod poison;
+pub mod panics;
 pub mod rescue;
+pub mod response;
 pub mod server;
 pub mod watchdog;

@@ -8,132 +8,73 @@
 //! some pool thread is free again. Sixteen connections opened at once to a
 //! fresh server: four served, twelve waiting.
 //!
-//! A new connection that arrives while no thread is idle gets a thread of its
-//! own, and once its work is done, that thread takes the next queued
-//! connection. So the [watchdog](crate::http::watchdog) looks for connections whose
-//! request bytes have sat unread in the kernel for two checks in a row
-//! (Linux's `/proc/net/tcp`), and opens one short connection for each: it is
-//! answered `400` by tiny_http at once, and its thread goes on to serve a
-//! waiting one.
+//! A new connection that arrives while no pool thread is idle gets a thread
+//! of its own, and once that connection is done, the thread takes the next
+//! queued one. So shortly after new connections have come, the
+//! [watchdog](crate::http::watchdog) opens a few short connections of its
+//! own: tiny_http answers each with `400` at once, and the thread that
+//! answered goes on to serve a waiting connection if there is one. If none
+//! waits, an idle pool thread answers the short connection and nothing else
+//! happens.
 //!
-//! Reading that table costs milliseconds (the kernel walks all of its
-//! connection hash table), so it is read only while it can matter: when a
-//! connection has been accepted since the last check (the `PassiveOpens`
-//! counter of `/proc/net/snmp`, a small file), or when the last reading found
-//! unread connections.
+//! New connections are noticed from the requests the loop sees: [`Recent`]
+//! remembers the last few client addresses, and one it has not seen counts
+//! as an arrival. No table of the system's is read, so this works on any
+//! system, and costs nothing while no connection arrives.
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-/// The most connections released at once.
-pub const MAX_RELEASE: usize = 64;
+/// The most short connections opened at one check.
+pub const MAX_RELEASE: usize = 16;
 
-/// How long a connection that stays waiting after a release is left before
-/// it is counted again.
-pub const RECOUNT: Duration = Duration::from_secs(1);
+/// How many sets of [`WAYS`] client addresses [`Recent`] remembers.
+const SETS: usize = 64;
 
-/// Finds connections left waiting, check after check.
+/// How many client addresses share a set.
+const WAYS: usize = 4;
+
+/// The client addresses one thread has seen lately, to tell new connections
+/// from requests on known ones: a small cache where each address can sit in
+/// one of four places, so that keep-alive connections always find
+/// themselves again. A new address, or one pushed out by many others,
+/// counts as new.
 #[derive(Debug)]
-pub struct Detector {
-    port: u16,
-    table: &'static str,
-    accepted: Option<u64>,
-    unread: HashSet<String>,
-    /// When a connection was last counted as waiting.
-    counted: HashMap<String, Instant>,
+pub struct Recent {
+    sets: [[Option<SocketAddr>; WAYS]; SETS],
+    /// The way each set replaces next.
+    next: [u8; SETS],
 }
 
-impl Detector {
-    /// A detector for connections to `listen_addr`'s port.
-    pub fn new(listen_addr: SocketAddr) -> Detector {
-        Detector {
-            port: listen_addr.port(),
-            // A dual-stack IPv6 socket lists IPv4 clients in tcp6 too.
-            table: if listen_addr.is_ipv4() {
-                "/proc/net/tcp"
-            } else {
-                "/proc/net/tcp6"
-            },
-            accepted: None,
-            unread: HashSet::new(),
-            counted: HashMap::new(),
+impl Recent {
+    /// Remembers nothing yet.
+    pub fn new() -> Recent {
+        Recent {
+            sets: [[None; WAYS]; SETS],
+            next: [0; SETS],
         }
     }
 
-    /// How many connections have been left waiting since the last check, for
-    /// the caller to [`release`]. A connection that is still waiting is
-    /// counted again only after [`RECOUNT`]: a release cannot help one that
-    /// waits for another reason (a connection this server has parked, or one
-    /// that pipelines requests while its answer is being written), and such a
-    /// connection must not set off a stream of releases.
-    pub fn check(&mut self) -> usize {
-        let accepted = connections_accepted();
-        let churn = accepted.is_none() || accepted != self.accepted;
-        self.accepted = accepted;
-        if !churn && self.unread.is_empty() {
-            return 0;
+    /// Notes a request from `peer`, and counts it in `arrivals` if `peer` is
+    /// new.
+    pub fn note(&mut self, peer: SocketAddr, arrivals: &AtomicUsize) {
+        // Clients on one host differ by port: spread ports over the sets.
+        let set = usize::from(peer.port()).wrapping_mul(0x9E37) % SETS;
+        if self.sets[set].contains(&Some(peer)) {
+            return;
         }
-        let mut now_unread = HashSet::new();
-        if let Ok(text) = std::fs::read_to_string(self.table) {
-            collect_unread(&text, self.port, &mut now_unread);
-        }
-        let now = Instant::now();
-        self.counted.retain(|remote, _| now_unread.contains(remote));
-        let mut waiting = 0;
-        for remote in now_unread.intersection(&self.unread) {
-            let recounted = self
-                .counted
-                .get(remote)
-                .is_none_or(|&last| now.duration_since(last) >= RECOUNT);
-            if recounted {
-                self.counted.insert(remote.clone(), now);
-                waiting += 1;
-            }
-        }
-        self.unread = now_unread;
-        waiting
+        let way = usize::from(self.next[set]);
+        self.sets[set][way] = Some(peer);
+        self.next[set] = u8::try_from((way + 1) % WAYS).unwrap_or(0);
+        arrivals.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// How many TCP connections this network namespace has accepted, ever:
-/// `PassiveOpens` in `/proc/net/snmp`, whose `Tcp:` lines are names, then
-/// values.
-fn connections_accepted() -> Option<u64> {
-    parse_passive_opens(&std::fs::read_to_string("/proc/net/snmp").ok()?)
-}
-
-fn parse_passive_opens(snmp: &str) -> Option<u64> {
-    let mut tcp = snmp.lines().filter(|line| line.starts_with("Tcp:"));
-    let names = tcp.next()?.split_whitespace();
-    let values = tcp.next()?.split_whitespace();
-    names
-        .zip(values)
-        .find(|(name, _)| *name == "PassiveOpens")
-        .and_then(|(_, value)| value.parse().ok())
-}
-
-/// Adds to `into` the remote address of every line of a `/proc/net/tcp`
-/// table that is an established connection to local `port` whose receive
-/// queue is not empty.
-pub fn collect_unread(table: &str, port: u16, into: &mut HashSet<String>) {
-    for line in table.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, local, remote, state, queues, ..] = fields[..] else {
-            continue;
-        };
-        let local_port = local
-            .rsplit_once(':')
-            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
-        let unread = queues
-            .split_once(':')
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-            .is_some_and(|rx| rx > 0);
-        // State 01 is ESTABLISHED.
-        if local_port == Some(port) && state == "01" && unread {
-            into.insert(remote.to_owned());
-        }
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent::new()
     }
 }
 
@@ -145,7 +86,8 @@ pub fn release(target: SocketAddr, count: usize) {
         .filter_map(|mut stream| stream.write_all(b"\r\n").ok().map(|()| stream))
         .collect();
     log::debug!(
-        "released {} of {count} connections left waiting in tiny_http's thread pool",
+        "opened {} short connections to free connections tiny_http's thread pool may have \
+         left waiting",
         opened.len()
     );
 }
@@ -154,58 +96,56 @@ pub fn release(target: SocketAddr, count: usize) {
 mod tests {
     use super::*;
 
-    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:223F 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:223F 0100007F:D431 01 00000000:000002C4 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:223F 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
-   3: 0100007F:D433 0100007F:223F 01 00000000:0000005E 00:00000000 00000000     0        0 4 1 0000000000000000 20 4 30 10 -1
-   4: 0100007F:223F 0100007F:D434 08 00000000:00000010 00:00000000 00000000     0        0 5 1 0000000000000000 20 4 30 10 -1
-";
-
-    #[test]
-    fn only_established_connections_to_the_port_with_unread_bytes_count() {
-        let mut unread = HashSet::new();
-        collect_unread(TABLE, 0x223F, &mut unread);
-        assert_eq!(unread, HashSet::from(["0100007F:D431".to_owned()]));
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     #[test]
-    fn passive_opens_are_read_from_the_tcp_lines_of_snmp() {
-        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
-                    Tcp: RtoAlgorithm RtoMin ActiveOpens PassiveOpens AttemptFails\n\
-                    Tcp: 1 200 31 4242 0\nUdp: InDatagrams\nUdp: 5\n";
-        assert_eq!(parse_passive_opens(snmp), Some(4242));
-        assert_eq!(parse_passive_opens("Tcp: A B\n"), None);
-        #[cfg(target_os = "linux")]
-        assert!(connections_accepted().is_some());
-    }
-
-    #[test]
-    fn malformed_lines_are_skipped() {
-        let mut unread = HashSet::new();
-        collect_unread("header\ngarbage\n1: x\n", 8767, &mut unread);
-        assert!(unread.is_empty());
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_connection_unread_for_two_checks_is_found_in_the_real_table() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut detector = Detector::new(addr);
-        let mut client = TcpStream::connect(addr).unwrap();
-        let (_accepted, _) = listener.accept().unwrap();
-        assert_eq!(detector.check(), 0);
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-        // The first check that sees the bytes only remembers them.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while detector.unread.is_empty() && std::time::Instant::now() < deadline {
-            assert_eq!(detector.check(), 0);
-            detector.accepted = None; // as if connections had come
+    fn a_known_connection_is_not_an_arrival_and_a_new_one_is() {
+        let arrivals = AtomicUsize::new(0);
+        let mut recent = Recent::new();
+        for port in 40000..40016 {
+            recent.note(peer(port), &arrivals);
         }
-        assert_eq!(detector.check(), 1);
-        assert_eq!(detector.check(), 0, "not again at once");
-        std::thread::sleep(RECOUNT);
-        assert_eq!(detector.check(), 1, "again once it has waited for a while");
+        assert_eq!(arrivals.load(Ordering::Relaxed), 16);
+        for _ in 0..100 {
+            for port in 40000..40016 {
+                recent.note(peer(port), &arrivals);
+            }
+        }
+        assert_eq!(
+            arrivals.load(Ordering::Relaxed),
+            16,
+            "sixteen keep-alive connections all stay known"
+        );
+        recent.note(peer(40016), &arrivals);
+        assert_eq!(arrivals.load(Ordering::Relaxed), 17);
+    }
+
+    #[test]
+    fn up_to_four_connections_whose_ports_share_a_set_all_stay_known() {
+        let arrivals = AtomicUsize::new(0);
+        let mut recent = Recent::new();
+        // Ports 64 apart fall into the same set.
+        let ports = [40000, 40064, 40128, 40192];
+        for _ in 0..10 {
+            for port in ports {
+                recent.note(peer(port), &arrivals);
+            }
+        }
+        assert_eq!(arrivals.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_release_opens_short_connections_that_send_an_empty_line() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        release(target, 3);
+        for _ in 0..3 {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut line = Vec::new();
+            std::io::Read::read_to_end(&mut stream, &mut line).unwrap();
+            assert_eq!(line, b"\r\n");
+        }
     }
 }

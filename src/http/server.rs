@@ -4,37 +4,54 @@
 //! # Threads
 //!
 //! - **The request loop** (the thread that calls [`Server::run`]) takes each
-//!   request tiny_http has parsed and answers it, unless answering could
-//!   wait on the client. A request whose body tiny_http already holds, or
-//!   that has none, is answered from memory: that is every request Twilio
-//!   sends with a body up to 1 KiB.
+//!   request tiny_http has parsed. It never reads from a client: a request
+//!   whose body tiny_http already holds, or that has none, is answered from
+//!   memory (every request Twilio sends with a body up to 1 KiB); any other
+//!   goes to a body worker.
 //! - **Body workers** ([`BODY_WORKERS`] threads) take every request whose
-//!   body is still on the socket: reading it, and even dropping the request
-//!   (tiny_http then reads and discards the body), waits for the client. A
-//!   client that stalls mid-body holds one worker until the timeout, and no
-//!   one else.
+//!   body is still on the socket, or is the socket itself (`Connection:
+//!   upgrade`): reading it, and even dropping the request (tiny_http then
+//!   reads and discards the body), waits for the client. A client that
+//!   stalls mid-body holds one worker until the timeout, and no one else.
 //! - **tiny_http** reads each connection on a thread of its own. Every
 //!   accepted socket inherits read and write timeouts from the listening
 //!   socket ([`listener`]), so a connection idle
 //!   mid-headers or between requests closes after the timeout.
-//! - **The watchdog** ([`watchdog`](crate::http::watchdog)) proves every second that
+//! - **The [watchdog](crate::http::watchdog)** proves every second that
 //!   connections are still accepted. tiny_http's accept thread ends for good
 //!   on its first accept error (running out of file descriptors, or the
 //!   listening socket's timeout); whenever it ends, the loop starts a new
-//!   tiny_http server on the same socket. The old one is drained by a thread
-//!   of its own until its connections fall silent.
+//!   tiny_http server on the same socket, while it goes on answering the old
+//!   one's connections; a thread then drains the old one until its
+//!   connections fall silent. If no connection at all can be answered for
+//!   six times the timeout, the server stops with an error, so that a
+//!   supervisor can start it again.
+//!
+//! # Answers
+//!
+//! Every answer is [`Prepared`] at start-up and written whole by this
+//! module through the request's own writer ([`response`](crate::http::response)):
+//! tiny_http's `respond` is never used.
 //!
 //! # Refusals
 //!
 //! A request is refused before any of its body is read when its framing is
-//! ambiguous ([`framing`]); its connection is then
-//! [poisoned](crate::http::poison) and every later request on it refused too,
-//! because tiny_http cannot close a connection. A body over the limit gets
-//! `413` unread; tiny_http then discards it. To discard it tiny_http
-//! allocates the whole announced length at once, so a request announcing more
-//! than this process can allocate is *parked* instead, unanswered, for the
-//! life of the process; if too many pile up, the server stops with an error
-//! rather than run out of file descriptors.
+//! ambiguous or its body too large ([`framing`]). A refusal says
+//! `Connection: close` and is the last thing written on its connection, which
+//! is then held [closing](crate::http::closing): every later request on it is
+//! swallowed. tiny_http reads and discards a refused request's body before
+//! its answer can be written, and to do so allocates the whole announced
+//! length at once; a request announcing more than this process can allocate
+//! is therefore *parked* instead, unanswered, for the life of the process; if
+//! too many pile up, the server stops with an error rather than run out of
+//! file descriptors.
+//!
+//! # Stopping
+//!
+//! [`Handle::stop`] stops accepting work gracefully: requests tiny_http has
+//! already read, or reads within a moment, are answered with
+//! `Connection: close`; body workers finish theirs; then [`Server::run`]
+//! returns.
 
 use std::fmt;
 use std::io;
@@ -47,18 +64,20 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use tiny_http::Request;
+use tiny_http::{HTTPVersion, Method, Request};
 
-use crate::answer::{Answer, Responses, Webhook};
+use crate::answer::Webhook;
 use crate::config::Config;
-use crate::http::body::MAX_BODY_BYTES;
+use crate::http::body::{self, BodyError, MAX_BODY_BYTES};
+use crate::http::closing::Closing;
 use crate::http::framing::{self, Body, Refusal};
-use crate::http::listener;
-use crate::http::poison::{Poisoned, Taint};
-use crate::http::watchdog::Watchdog;
+use crate::http::incoming::Incoming;
+use crate::http::listener::{self, WRITE_TIMEOUT};
+use crate::http::rescue::Recent;
+use crate::http::response::{Out, Prepared};
+use crate::http::watchdog::{Duties, Report, Watchdog};
 use crate::logging::Escaped;
-use crate::routes::{self, WEBHOOK_PATH};
-use crate::twilio::signature::{AUTH_TOKEN_VAR, SHARED_KEY_VAR, SIGNATURE_HEADER};
+use crate::routes::WEBHOOK_PATH;
 
 /// How many threads read bodies that are still on the socket.
 pub const BODY_WORKERS: usize = 16;
@@ -66,8 +85,14 @@ pub const BODY_WORKERS: usize = 16;
 /// How often the watchdog probes, at most.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long the server tries to listen again before it gives up and exits.
-const RESTART_GIVE_UP: Duration = Duration::from_secs(60);
+/// How many timeouts without a single answered probe before the server
+/// gives up: by then idle connections have long been closed, and whatever
+/// still holds the descriptors is not coming back.
+const GIVE_UP_TIMEOUTS: u32 = 6;
+
+/// At a stop, how long the loop waits for one more request tiny_http may
+/// still be reading before it considers every request in flight answered.
+const STOP_QUIET: Duration = Duration::from_millis(200);
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -115,7 +140,6 @@ impl Server {
             .map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(ServerError::Setup)?;
         let http = tiny_http_on(&listener).map_err(ServerError::Setup)?;
-        log_settings(config);
         let control = Arc::new(Control {
             current: Mutex::new(Arc::new(http)),
             event: Mutex::new(None),
@@ -124,8 +148,13 @@ impl Server {
         let (jobs, receiver) = mpsc::channel();
         let core = Arc::new(Core {
             webhook: Webhook::new(config),
-            responses: Responses::new(),
-            poisoned: Poisoned::new(config.timeout * 2 + Duration::from_secs(1)),
+            refusals: Refusal::ALL
+                .map(|refusal| Prepared::text(refusal.status(), refusal.reason())),
+            bug: Prepared::text(500, "internal server error\n"),
+            // tiny_http gives a connection up after a timeout of silence;
+            // a closing one is held a little longer than that.
+            closing: Arc::new(Closing::new(config.timeout + Duration::from_secs(1))),
+            arrivals: Arc::new(AtomicUsize::new(0)),
             jobs,
             receiver: Mutex::new(receiver),
             // Each parked request holds two descriptors; keep most for work.
@@ -163,8 +192,9 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// Fails when threads cannot be started, or when too many requests
-    /// announcing impossible bodies have been parked.
+    /// Fails when threads cannot be started, when too many requests
+    /// announcing impossible bodies have been parked, or when no connection
+    /// could be answered for six times the timeout.
     pub fn run(self) -> Result<(), ServerError> {
         for number in 1..=BODY_WORKERS {
             let core = Arc::clone(&self.core);
@@ -174,68 +204,98 @@ impl Server {
                 .map_err(ServerError::Setup)?;
             self.core.keep(worker);
         }
-        let watchdog = Watchdog::spawn(self.local_addr, PROBE_INTERVAL.min(self.timeout / 4), {
-            let control = Arc::clone(&self.control);
-            move |reason| control.raise(Event::ListenerDead(reason))
-        })
+        let duties = Duties {
+            closing: Arc::clone(&self.core.closing),
+            arrivals: Arc::clone(&self.core.arrivals),
+            give_up: self.timeout * GIVE_UP_TIMEOUTS,
+        };
+        let watchdog = Watchdog::spawn(
+            self.local_addr,
+            PROBE_INTERVAL.min(self.timeout / 4),
+            duties,
+            {
+                let control = Arc::clone(&self.control);
+                move |report| control.raise(Event::Watchdog(report))
+            },
+        )
         .map_err(ServerError::Setup)?;
         log_start(self.local_addr);
 
+        let mut local = Local::default();
         let mut current = self.control.current();
-        let mut scratch = Vec::with_capacity(MAX_BODY_BYTES + 1);
-        let mut restarts = Backoff::default();
+        let mut listener = Backoff::default();
         let outcome = loop {
-            match current.recv() {
-                Ok(request) => self.core.dispatch(request, &mut scratch),
-                Err(recv_error) => match self.control.take() {
-                    Some(Event::Stop) => break Ok(()),
-                    Some(Event::Fatal(reason)) => break Err(ServerError::Fatal(reason)),
-                    Some(Event::ListenerDead(reason)) => {
-                        current = self.restart(current, &reason, &mut restarts);
+            let received = if listener.down() {
+                current.recv_timeout(listener.until_next())
+            } else {
+                current.recv().map(Some)
+            };
+            match received {
+                Ok(Some(request)) => {
+                    self.core.dispatch(request, &mut local);
+                    continue;
+                }
+                Ok(None) => {}
+                // tiny_http's accept thread ended; it says why.
+                Err(error) if !self.control.pending() => listener_stopped(&mut listener, &error),
+                Err(_) => {}
+            }
+            match self.control.take() {
+                Some(Event::Stop) => break Ok(()),
+                Some(Event::Fatal(reason)) => break Err(ServerError::Fatal(reason)),
+                Some(Event::Watchdog(Report::ServiceLost {
+                    silent,
+                    last_failure,
+                })) => {
+                    break Err(ServerError::Fatal(format!(
+                        "no connection could be answered for {}s (last probe: {last_failure}): \
+                         tiny_http holds connections and descriptors it will never give back; \
+                         exiting so that a supervisor can start the server again",
+                        silent.as_secs()
+                    )));
+                }
+                Some(Event::Watchdog(Report::ListenerDead(reason))) => {
+                    listener_stopped(&mut listener, &reason);
+                }
+                None => {}
+            }
+            if listener.due() {
+                match tiny_http_on(&self.listener) {
+                    Ok(http) => {
+                        current = self.replace(current, http);
+                        listener.listening();
+                        // An event raised while the old server was current
+                        // woke the old server, not the loop.
+                        if self.control.pending() {
+                            self.control.wake();
+                        }
                     }
-                    None => current = self.restart(current, &recv_error.to_string(), &mut restarts),
-                },
+                    // Most likely still out of file descriptors: try again
+                    // later; the watchdog decides when to give up.
+                    Err(error) => {
+                        debug!("cannot listen again yet: {error}");
+                        listener.wait_longer();
+                    }
+                }
             }
         };
-        watchdog.stop();
-        // Requests tiny_http has already read are answered, not dropped.
-        while let Ok(Some(request)) = current.try_recv() {
-            self.core.dispatch(request, &mut scratch);
+        if outcome.is_ok() {
+            self.core
+                .answer_the_last(&current, &mut local, self.timeout);
         }
         self.core.finish(self.timeout + Duration::from_secs(1));
+        watchdog.stop();
         outcome
     }
 
-    /// Starts a new tiny_http server on the listening socket after `old`'s
-    /// accept thread ended, and leaves `old` to a drain thread. Returns `old`
-    /// if the server is asked to stop first.
-    fn restart(
+    /// Makes `http` the current tiny_http server and leaves `old` to a drain
+    /// thread; returns the new one.
+    fn replace(
         &self,
         old: Arc<tiny_http::Server>,
-        reason: &str,
-        backoff: &mut Backoff,
+        http: tiny_http::Server,
     ) -> Arc<tiny_http::Server> {
-        warn!("the listener stopped accepting connections ({reason}); listening again");
-        let since = Instant::now();
-        let new = loop {
-            backoff.wait();
-            if self.control.stopping() {
-                return old;
-            }
-            match tiny_http_on(&self.listener) {
-                Ok(http) => break Arc::new(http),
-                // Most likely still out of file descriptors: wait for
-                // connections to close, but not forever.
-                Err(error) if since.elapsed() > RESTART_GIVE_UP => {
-                    self.control.raise(Event::Fatal(format!(
-                        "cannot listen again for {}s: {error}",
-                        RESTART_GIVE_UP.as_secs()
-                    )));
-                    return old;
-                }
-                Err(error) => debug!("cannot listen again yet: {error}"),
-            }
-        };
+        let new = Arc::new(http);
         *lock(&self.control.current) = Arc::clone(&new);
         let core = Arc::clone(&self.core);
         let drain_idle = self.timeout * 2 + Duration::from_secs(1);
@@ -250,33 +310,86 @@ impl Server {
     }
 }
 
+/// Notes that tiny_http's accept thread ended, for `reason`.
+fn listener_stopped(listener: &mut Backoff, reason: &dyn fmt::Display) {
+    if listener.stopped() {
+        warn!("the listener stopped accepting connections ({reason}); listening again");
+    } else {
+        debug!("the listener stopped accepting connections again ({reason})");
+    }
+}
+
 /// A tiny_http server accepting on (a duplicate of) `listener`.
 fn tiny_http_on(listener: &TcpListener) -> io::Result<tiny_http::Server> {
     tiny_http::Server::from_listener(listener.try_clone()?, None).map_err(io::Error::other)
 }
 
-/// The delay before each attempt to listen again: none at first, then
-/// growing from 50 ms to 1 s while attempts keep failing or accept threads
-/// keep ending quickly (the process is out of file descriptors).
-#[derive(Debug, Default)]
+/// When to try to listen again: at once the first time; then, while
+/// attempts keep failing or new accept threads keep ending within seconds
+/// (the process is out of file descriptors), after 50 ms, doubling up to 1 s.
+#[derive(Debug)]
 struct Backoff {
-    last: Option<Instant>,
+    /// Set while the listener is down: when to try next.
+    next: Option<Instant>,
     delay: Duration,
+    /// When the last new accept thread started.
+    started: Option<Instant>,
 }
 
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            next: None,
+            delay: FIRST_DELAY,
+            started: None,
+        }
+    }
+}
+
+/// The first delay before listening again after a quick failure.
+const FIRST_DELAY: Duration = Duration::from_millis(50);
+
 impl Backoff {
-    fn wait(&mut self) {
-        let now = Instant::now();
-        let quick = self
-            .last
-            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(5));
-        self.delay = if quick {
-            (self.delay * 2).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    /// The listener stopped; returns whether this is news (the last accept
+    /// thread had lasted), rather than one more failure in a streak.
+    fn stopped(&mut self) -> bool {
+        if self.next.is_some() {
+            return false;
+        }
+        let streak = self
+            .started
+            .is_some_and(|started| started.elapsed() < Duration::from_secs(5));
+        if streak {
+            self.wait_longer();
         } else {
-            Duration::ZERO
-        };
-        thread::sleep(self.delay);
-        self.last = Some(Instant::now());
+            self.delay = FIRST_DELAY;
+            self.next = Some(Instant::now());
+        }
+        !streak
+    }
+
+    fn down(&self) -> bool {
+        self.next.is_some()
+    }
+
+    fn due(&self) -> bool {
+        self.next.is_some_and(|next| Instant::now() >= next)
+    }
+
+    fn until_next(&self) -> Duration {
+        self.next.map_or(Duration::ZERO, |next| {
+            next.saturating_duration_since(Instant::now())
+        })
+    }
+
+    fn wait_longer(&mut self) {
+        self.next = Some(Instant::now() + self.delay);
+        self.delay = (self.delay * 2).min(Duration::from_secs(1));
+    }
+
+    fn listening(&mut self) {
+        self.next = None;
+        self.started = Some(Instant::now());
     }
 }
 
@@ -291,27 +404,49 @@ struct Control {
 enum Event {
     Stop,
     Fatal(String),
-    ListenerDead(String),
+    Watchdog(Report),
+}
+
+impl Event {
+    /// Events that end the loop outrank those that do not.
+    fn ends(&self) -> bool {
+        matches!(
+            self,
+            Event::Stop | Event::Fatal(_) | Event::Watchdog(Report::ServiceLost { .. })
+        )
+    }
 }
 
 impl Control {
-    /// Records `event` and wakes the request loop. A stop outranks a dead
-    /// listener; the first stop wins.
+    /// Records `event` and wakes the request loop. An event that ends the
+    /// loop outranks one that does not; the first of those wins.
     fn raise(&self, event: Event) {
-        {
+        let wake = {
             let mut slot = lock(&self.event);
-            let replace = matches!(
-                (&*slot, &event),
-                (None, _) | (Some(Event::ListenerDead(_)), Event::Stop | Event::Fatal(_))
-            );
-            if matches!(event, Event::Stop | Event::Fatal(_)) {
+            if matches!(event, Event::Stop) {
                 self.stopping.store(true, Ordering::Release);
             }
-            if replace {
+            let wake = slot.is_none();
+            if slot
+                .as_ref()
+                .is_none_or(|held| !held.ends() && event.ends())
+            {
                 *slot = Some(event);
             }
+            wake
+        };
+        // A pending event has already woken the loop.
+        if wake {
+            self.wake();
         }
+    }
+
+    fn wake(&self) {
         lock(&self.current).unblock();
+    }
+
+    fn pending(&self) -> bool {
+        lock(&self.event).is_some()
     }
 
     fn take(&self) -> Option<Event> {
@@ -331,8 +466,13 @@ impl Control {
 /// threads.
 struct Core {
     webhook: Webhook,
-    responses: Responses,
-    poisoned: Poisoned,
+    /// The answer to each [`Refusal`], at its [`Refusal::index`].
+    refusals: [Prepared; Refusal::ALL.len()],
+    /// The answer when answering panicked.
+    bug: Prepared,
+    closing: Arc<Closing>,
+    /// New connections noticed since the watchdog last looked.
+    arrivals: Arc<AtomicUsize>,
     /// Work for the body workers; `None` ends one.
     jobs: Sender<Option<Job>>,
     receiver: Mutex<Receiver<Option<Job>>>,
@@ -343,104 +483,268 @@ struct Core {
     control: Arc<Control>,
 }
 
-/// Work for a body worker: a request whose body is still on the socket (or
-/// whose client does not read), to answer or to refuse.
+/// What one thread needs to answer: a body buffer, a clock and an output
+/// buffer, and the clients it has seen lately.
+#[derive(Debug)]
+struct Local {
+    body: Vec<u8>,
+    out: Out,
+    recent: Recent,
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local {
+            body: Vec::with_capacity(MAX_BODY_BYTES + 1),
+            out: Out::default(),
+            recent: Recent::new(),
+        }
+    }
+}
+
+/// Work for a body worker: a request whose body may keep it waiting.
 struct Job {
     request: Request,
-    refusal: Option<Refusal>,
-    length: u64,
+    peer: Option<SocketAddr>,
+    body: Body,
+    work: Work,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Read the body, then answer.
+    Serve {
+        /// Say `Connection: close`.
+        close: bool,
+    },
+    /// Answer a refusal (tiny_http discards the body first).
+    Refuse(Refusal),
+    /// A request on a closing connection: drop it unanswered.
+    Swallow,
 }
 
 impl Core {
-    /// Answers a request, or hands it to a body worker if answering could
-    /// wait on the client. `scratch` is the caller's body buffer.
-    fn dispatch(&self, mut request: Request, scratch: &mut Vec<u8>) {
+    /// Answers a request, or hands it to a body worker if getting at its
+    /// body could wait on the client.
+    fn dispatch(&self, request: Request, local: &mut Local) {
+        let peer = request.remote_addr().copied();
         let framing = framing::judge(
             request
                 .headers()
                 .iter()
                 .map(|h| (h.field.as_str().as_str(), h.value.as_str())),
+            *request.http_version() == HTTPVersion(1, 0),
             MAX_BODY_BYTES as u64,
         );
-        let taint = request
-            .remote_addr()
-            .and_then(|peer| self.poisoned.get(*peer));
-        let refusal = match taint {
-            Some(Taint::Refused) => Some(Refusal::POISONED),
-            _ => framing.refusal,
+        let work = match peer {
+            Some(peer) if self.closing.holds(peer) => Work::Swallow,
+            _ => match framing.refusal {
+                Some(refusal) => Work::Refuse(refusal),
+                None => Work::Serve {
+                    close: framing.last || self.control.stopping(),
+                },
+            },
         };
-        // Writing to a client that does not read its answers may wait.
-        let body = match (framing.body, taint) {
-            (Body::Ready, Some(Taint::Unread)) => Body::Waiting { length: 0 },
-            (body, _) => body,
-        };
-        match (body, refusal) {
-            (Body::Ready, Some(refusal)) => self.refuse(request, refusal),
-            (Body::Ready, None) => self.guarded(|| {
-                let answer = self.webhook.answer(&mut request, scratch, None);
-                self.send(request, answer);
-            }),
-            (Body::Waiting { length }, refusal) => {
-                let job = Job {
-                    request,
-                    refusal,
-                    length,
-                };
-                if let Err(mpsc::SendError(Some(job))) = self.jobs.send(Some(job)) {
-                    // Cannot happen while `self` holds the receiver; if it
-                    // did, answering here is better than losing the request.
-                    self.run_job(job, scratch);
-                }
+        if let (Some(peer), Work::Serve { .. }) = (peer, work) {
+            local.recent.note(peer, &self.arrivals);
+        }
+        if framing.body.may_wait() {
+            let job = Job {
+                request,
+                peer,
+                body: framing.body,
+                work,
+            };
+            if let Err(mpsc::SendError(Some(job))) = self.jobs.send(Some(job)) {
+                // Cannot happen while `self` holds the receiver; if it did,
+                // answering here is better than losing the request.
+                self.run_job(job, local);
             }
+            return;
+        }
+        match work {
+            Work::Serve { close } => self.serve(request, peer, framing.body, close, None, local),
+            Work::Refuse(refusal) => self.refuse(request, peer, refusal, local),
+            Work::Swallow => self.swallow(request, peer),
         }
     }
 
     /// A body worker's loop.
     fn work(&self) {
-        let mut scratch = Vec::with_capacity(MAX_BODY_BYTES + 1);
+        let mut local = Local::default();
         loop {
             // Waiting for a job while holding the lock lets exactly one idle
             // worker wait on the channel; the others wait for the lock.
             let job = lock(&self.receiver).recv();
             match job {
-                Ok(Some(job)) => self.run_job(job, &mut scratch),
+                Ok(Some(job)) => self.run_job(job, &mut local),
                 Ok(None) | Err(_) => return,
             }
         }
     }
 
-    fn run_job(&self, job: Job, scratch: &mut Vec<u8>) {
+    fn run_job(&self, job: Job, local: &mut Local) {
         let Job {
-            mut request,
-            refusal,
-            length,
+            request,
+            peer,
+            body,
+            work,
         } = job;
-        match refusal {
-            // Nothing of the body has been read: discarding it means
-            // allocating all of it.
-            Some(refusal) if length > 0 && !can_discard(length) => {
-                self.park(request, refusal, length);
-            }
-            Some(refusal) => self.refuse(request, refusal),
-            None => self.guarded(|| {
+        // Dropping a request whose body is still on the socket makes
+        // tiny_http allocate the rest of the body at once.
+        let discards = matches!(body, Body::Waiting { .. }) && !matches!(work, Work::Serve { .. });
+        if discards && !can_discard(body.length()) {
+            return self.park(request, work, body.length());
+        }
+        match work {
+            Work::Serve { close } => {
                 let deadline = Instant::now() + self.timeout;
-                let answer = self.webhook.answer(&mut request, scratch, Some(deadline));
-                self.send(request, answer);
-            }),
+                self.serve(request, peer, body, close, Some(deadline), local);
+            }
+            Work::Refuse(refusal) => self.refuse(request, peer, refusal, local),
+            Work::Swallow => self.swallow(request, peer),
+        }
+        if let Some(peer) = peer {
+            // Discarding the body took a while: the connection was busy.
+            self.closing.touch(peer);
+        }
+    }
+
+    /// Reads the body (within `deadline` when it is still on the socket),
+    /// asks the app for the answer, and sends it.
+    fn serve(
+        &self,
+        mut request: Request,
+        peer: Option<SocketAddr>,
+        body: Body,
+        close: bool,
+        deadline: Option<Instant>,
+        local: &mut Local,
+    ) {
+        local.body.clear();
+        let length = usize::try_from(body.length()).unwrap_or(usize::MAX);
+        if length > 0 {
+            let read = body::read_body(
+                request.as_reader(),
+                Some(length),
+                MAX_BODY_BYTES,
+                deadline,
+                &mut local.body,
+            );
+            if let Err(error) = read {
+                debug!("{} {}: {error}", request.method(), path(&request));
+                let refusal = match error {
+                    BodyError::TooLarge { .. } => Refusal::TooLarge,
+                    BodyError::TimedOut => Refusal::BodyTimedOut,
+                    BodyError::Short { .. } => Refusal::BodyShort,
+                    BodyError::Io(_) => Refusal::BodyUnreadable,
+                };
+                return self.refuse(request, peer, refusal, local);
+            }
+        }
+        let incoming = Incoming::new(&request, &local.body);
+        // A panic is a bug, but must not end the thread that serves
+        // everyone else; the panic hook has logged it.
+        let answer = panic::catch_unwind(AssertUnwindSafe(|| self.webhook.answer(&incoming)))
+            .unwrap_or(&self.bug);
+        self.send(request, peer, answer, close, &mut local.out);
+    }
+
+    /// Answers `refusal` with `Connection: close` and holds the connection
+    /// closing.
+    fn refuse(
+        &self,
+        request: Request,
+        peer: Option<SocketAddr>,
+        refusal: Refusal,
+        local: &mut Local,
+    ) {
+        warn!(
+            "refused {} {} from {}: {}",
+            request.method(),
+            path(&request),
+            peer.map_or_else(|| "?".to_owned(), |peer| peer.to_string()),
+            refusal.reason().trim_end()
+        );
+        let head_only = *request.method() == Method::Head;
+        let mut writer = request.into_writer();
+        let answer = &self.refusals[refusal.index()];
+        if let Err(error) = local
+            .out
+            .write(&mut writer, answer, head_only, true, WRITE_TIMEOUT)
+        {
+            debug!("refusal {} not delivered: {error}", answer.status());
+        }
+        if let Some(peer) = peer {
+            self.closing.hold(peer, writer);
+        }
+    }
+
+    /// Drops a request from a closing connection unanswered; its writer
+    /// becomes the one held.
+    fn swallow(&self, request: Request, peer: Option<SocketAddr>) {
+        debug!(
+            "swallowed {} {} from a connection already refused",
+            request.method(),
+            path(&request)
+        );
+        let writer = request.into_writer();
+        if let Some(peer) = peer {
+            self.closing.hold(peer, writer);
+        }
+    }
+
+    /// Writes an answer from the app. A client that leaves no room for it
+    /// in time is not reading: its connection is held closing.
+    fn send(
+        &self,
+        request: Request,
+        peer: Option<SocketAddr>,
+        answer: &Prepared,
+        close: bool,
+        out: &mut Out,
+    ) {
+        let method = request.method().clone();
+        let status = answer.status();
+        let mut writer = request.into_writer();
+        match out.write(
+            &mut writer,
+            answer,
+            method == Method::Head,
+            close,
+            WRITE_TIMEOUT,
+        ) {
+            Ok(()) => debug!("{method} -> {status}"),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                debug!("{method} -> {status}, but the client did not read it in time");
+                if let Some(peer) = peer {
+                    debug!(
+                        "{peer} does not read its answers: nothing more is written on its \
+                         connection"
+                    );
+                    self.closing.hold(peer, writer);
+                }
+            }
+            Err(error) => debug!("{method} -> {status}, but the client did not get it: {error}"),
         }
     }
 
     /// Serves a retired tiny_http server's remaining requests until none has
     /// come for `idle`, or the server stops.
     fn drain(&self, old: &tiny_http::Server, idle: Duration) {
-        let mut scratch = Vec::new();
+        let mut local = Local::default();
         let tick = Duration::from_millis(200);
         let mut quiet = Duration::ZERO;
         while quiet < idle {
             match old.recv_timeout(tick) {
                 Ok(Some(request)) => {
                     quiet = Duration::ZERO;
-                    self.dispatch(request, &mut scratch);
+                    self.dispatch(request, &mut local);
                 }
                 Ok(None) | Err(_) if self.control.stopping() => return,
                 Ok(None) | Err(_) => quiet += tick,
@@ -449,36 +753,40 @@ impl Core {
         debug!("drained an old listener");
     }
 
-    fn refuse(&self, request: Request, refusal: Refusal) {
-        let peer = request.remote_addr().copied();
-        let what = format!(
-            "{} {} from {}",
-            request.method(),
-            Escaped(routes::split_url(request.url()).0),
-            peer.map_or_else(|| "?".to_owned(), |peer| peer.to_string())
-        );
-        let reason = refusal.reason.trim_end();
-        if refusal == Refusal::POISONED {
-            debug!("refused {what}: {reason}");
-        } else {
-            warn!("refused {what}: {reason}");
+    /// At a stop: answers what tiny_http has read, or reads within a
+    /// moment, with `Connection: close`, for at most `limit`.
+    fn answer_the_last(&self, current: &tiny_http::Server, local: &mut Local, limit: Duration) {
+        let until = Instant::now() + limit;
+        let mut last = Instant::now();
+        let mut answered = 0_usize;
+        while last.elapsed() < STOP_QUIET && Instant::now() < until {
+            // Nothing but a request counts as activity: the accept thread
+            // ending (its socket's timeout, now that probes stop) or a late
+            // wake-up does not.
+            if let Ok(Some(request)) =
+                current.recv_timeout(STOP_QUIET.saturating_sub(last.elapsed()))
+            {
+                answered += 1;
+                last = Instant::now();
+                self.dispatch(request, local);
+            }
         }
-        if let (true, Some(peer)) = (refusal.poisons, peer) {
-            self.poisoned.add(peer, Taint::Refused);
-        }
-        self.send(request, Answer::text(refusal.status, refusal.reason));
+        debug!("answered {answered} requests that arrived as the server stopped");
     }
 
     /// Keeps a request that cannot be dropped, ever: tiny_http would try to
     /// allocate its whole announced body, and abort the process. Its
     /// connection stays open, unanswered, until the process ends.
-    fn park(&self, request: Request, refusal: Refusal, length: u64) {
+    fn park(&self, request: Request, work: Work, length: u64) {
         std::mem::forget(request);
         let count = self.parked.fetch_add(1, Ordering::Relaxed) + 1;
+        let why = match work {
+            Work::Refuse(refusal) => refusal.reason().trim_end(),
+            _ => "an earlier request on its connection was refused",
+        };
         warn!(
-            "parked a request announcing {length} bytes ({}): tiny_http cannot discard a body \
-             it cannot allocate; {count} parked for the life of the process",
-            refusal.reason.trim_end()
+            "parked a request announcing {length} bytes ({why}): tiny_http cannot discard a body \
+             it cannot allocate; {count} parked for the life of the process"
         );
         if count >= self.max_parked {
             self.control.raise(Event::Fatal(format!(
@@ -486,37 +794,6 @@ impl Core {
                  are parked; stopping before they exhaust its file descriptors \
                  (put a proxy that limits bodies in front)"
             )));
-        }
-    }
-
-    fn send(&self, request: Request, answer: Answer<'_>) {
-        let method = request.method().clone();
-        let status = answer.status;
-        let peer = request.remote_addr().copied();
-        match request.respond(self.responses.response(answer)) {
-            Ok(()) => debug!("{method} -> {status}"),
-            Err(error) => {
-                debug!("{method} -> {status}, but the client did not get it: {error}");
-                let unread = matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                );
-                if let (true, Some(peer)) = (unread, peer) {
-                    debug!(
-                        "{peer} does not read its answers: its next requests go to body workers"
-                    );
-                    self.poisoned.add(peer, Taint::Unread);
-                }
-            }
-        }
-    }
-
-    /// Runs one request's handling; a panic in it is a bug, but must not end
-    /// the thread that serves everyone else. The request, dropped while
-    /// unwinding, answers `500`.
-    fn guarded(&self, handle: impl FnOnce()) {
-        if panic::catch_unwind(AssertUnwindSafe(handle)).is_err() {
-            error!("BUG: answering a request panicked");
         }
     }
 
@@ -546,6 +823,11 @@ impl Core {
     }
 }
 
+/// The path of a request, for a log line.
+fn path(request: &Request) -> Escaped<'_> {
+    Escaped(crate::routes::split_url(request.url()).0)
+}
+
 /// Whether tiny_http can discard `remaining` unread body bytes: it allocates
 /// them all at once, and a failed allocation aborts the process. Twice the
 /// amount must be available, for a margin.
@@ -561,62 +843,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Logs what the configuration means for the messages to come.
-fn log_settings(config: &Config) {
-    let replies = std::iter::once(("the reply", &config.reply)).chain(
-        config
-            .rules
-            .iter()
-            .map(|rule| ("a rule's reply", rule.reply())),
-    );
-    for (which, reply) in replies {
-        if reply.removed() > 0 {
-            warn!(
-                "removed {} characters that XML forbids from {which}: \"{}\"",
-                reply.removed(),
-                Escaped(reply.text())
-            );
-        }
-    }
-    if !config.rules.is_empty() {
-        let keywords: Vec<String> = config
-            .rules
-            .iter()
-            .map(|rule| format!("\"{}\"", Escaped(rule.keyword())))
-            .collect();
-        info!("keyword rules: {}", keywords.join(", "));
-    }
-    if config.reply.is_silent() {
-        info!("the default reply is empty: messages no rule answers are logged, not answered");
-    }
-    if config.keys.is_empty() {
-        warn!(
-            "signature checking is off: anyone who finds this URL can post fake messages; \
-             set {AUTH_TOKEN_VAR} to your account's Auth Token to turn it on"
-        );
-    } else {
-        let mut secrets = Vec::new();
-        for (var, list) in [
-            (AUTH_TOKEN_VAR, &config.keys.auth_tokens),
-            (SHARED_KEY_VAR, &config.keys.shared_keys),
-        ] {
-            match list.len() {
-                0 => {}
-                1 => secrets.push(var.to_owned()),
-                n => secrets.push(format!("{var} ({n} values)")),
-            }
-        }
-        let urls = match &config.public_url {
-            Some(base) => format!("{base}{WEBHOOK_PATH}"),
-            None => format!("X-Forwarded-Proto (default http) :// Host {WEBHOOK_PATH}"),
-        };
-        info!(
-            "checking {SIGNATURE_HEADER} with {}; signed URL: {urls}",
-            secrets.join(" and ")
-        );
-    }
-}
-
 fn log_start(addr: SocketAddr) {
     info!("listening on http://{addr}{WEBHOOK_PATH}");
     let ngrok_target = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
@@ -629,6 +855,8 @@ fn log_start(addr: SocketAddr) {
          Try it out > Send a WhatsApp message > Sandbox settings and paste \
          https://<id>.ngrok-free.app{WEBHOOK_PATH} into \"When a message comes in\" (method POST)"
     );
+    // Whoever waits for the server to be up waits for these lines.
+    crate::logging::flush();
 }
 
 /// Why the server could not start or had to stop.

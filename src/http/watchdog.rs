@@ -1,4 +1,5 @@
-//! The watchdog: proves, once a second, that connections are still accepted.
+//! The watchdog: proves, once a second, that connections are still accepted,
+//! and keeps the edge's other clocks.
 //!
 //! tiny_http accepts connections on a thread of its own, and that thread ends
 //! for good on the first accept error. Sometimes it reports the error to the
@@ -11,33 +12,68 @@
 //! tiny_http's connection thread answers on its own with `400 Bad Request`:
 //! an answer proves that the accept thread and a connection thread ran,
 //! without touching the request loop or its log. Two failed probes in a row
-//! are reported through a callback, and probing goes on. A probe that cannot
-//! even start (this process is out of file descriptors itself) proves nothing
-//! either way and is not counted.
+//! are reported ([`Report::ListenerDead`]), and probing goes on. A probe that
+//! cannot even start (this process is out of file descriptors itself) proves
+//! nothing either way.
+//!
+//! When no probe at all has been answered for the give-up time, the server
+//! cannot regain service: tiny_http holds threads and descriptors it will
+//! never give back (connections it deadlocked). That is reported
+//! ([`Report::ServiceLost`]), so that the server exits and a supervisor can
+//! start it again, rather than live on answering nothing.
 //!
 //! The probes also keep `accept` busy: the listening socket's read timeout
-//! (see [`listener`](crate::http::listener)) would otherwise end the accept thread
-//! after that long without a connection.
+//! (see [`listener`](crate::http::listener)) would otherwise end the accept
+//! thread after that long without a connection.
 //!
-//! Between probes, every [`RESCUE_CHECK`], the watchdog also releases
-//! connections tiny_http's thread pool left waiting (see [`rescue`]).
+//! Between probes, every [`TICK`], the watchdog releases connections
+//! tiny_http's thread pool may have left waiting (see [`rescue`]), ends
+//! [`Closing`] connections that have been silent long enough, and writes
+//! out the log lines gathered (see [`logging`](crate::logging)).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::http::closing::Closing;
 use crate::http::rescue;
 
-/// How often connections left waiting in tiny_http's pool are looked for.
-pub const RESCUE_CHECK: Duration = Duration::from_millis(250);
+/// How often the watchdog wakes up between probes.
+pub const TICK: Duration = Duration::from_millis(250);
 
 /// How long a probe waits for each step (connect, answer).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Consecutive failed probes before the listener is declared dead.
 const FAILURES_BEFORE_REPORT: u32 = 2;
+
+/// What the watchdog tells the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Two probes in a row failed: the accept thread has likely ended.
+    ListenerDead(String),
+    /// No probe has been answered for the give-up time.
+    ServiceLost {
+        /// How long no probe has been answered.
+        silent: Duration,
+        /// Why the last probe failed.
+        last_failure: String,
+    },
+}
+
+/// What the watchdog looks after besides probing.
+#[derive(Debug)]
+pub struct Duties {
+    /// Connections to end once silent.
+    pub closing: Arc<Closing>,
+    /// New connections the request loops have noticed since the last tick.
+    pub arrivals: Arc<AtomicUsize>,
+    /// How long without an answered probe before [`Report::ServiceLost`].
+    pub give_up: Duration,
+}
 
 /// A running watchdog; [`Watchdog::stop`] ends it.
 #[derive(Debug)]
@@ -49,22 +85,26 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts probing the server listening on `listen_addr` every
     /// `interval` (an unspecified address such as `0.0.0.0` is probed through
-    /// loopback), and releasing connections left waiting in its thread pool.
-    /// `on_dead` is called, with the reason, each time the listener fails two
-    /// probes in a row.
+    /// loopback), and doing its `duties` every [`TICK`]. `report` is called
+    /// on the watchdog's thread with what it finds.
     ///
     /// # Errors
     ///
     /// Fails when the thread cannot be started.
-    pub fn spawn<F>(listen_addr: SocketAddr, interval: Duration, on_dead: F) -> io::Result<Watchdog>
+    pub fn spawn<F>(
+        listen_addr: SocketAddr,
+        interval: Duration,
+        duties: Duties,
+        report: F,
+    ) -> io::Result<Watchdog>
     where
-        F: Fn(String) + Send + 'static,
+        F: Fn(Report) + Send + 'static,
     {
         let stop = Arc::new(StopSignal::default());
         let target = probe_target(listen_addr);
         let thread = thread::Builder::new().name("watchdog".into()).spawn({
             let stop = Arc::clone(&stop);
-            move || watch(target, interval, &stop, on_dead)
+            move || watch(target, interval, &duties, &stop, report)
         })?;
         Ok(Watchdog { stop, thread })
     }
@@ -78,32 +118,55 @@ impl Watchdog {
     }
 }
 
-fn watch<F: Fn(String)>(target: SocketAddr, interval: Duration, stop: &StopSignal, on_dead: F) {
+fn watch<F: Fn(Report)>(
+    target: SocketAddr,
+    interval: Duration,
+    duties: &Duties,
+    stop: &StopSignal,
+    report: F,
+) {
     let mut failures = 0;
+    let mut last_failure = String::new();
     let mut last_probe = Instant::now();
-    let mut detector = rescue::Detector::new(target);
-    while !stop.wait(RESCUE_CHECK.min(interval)) {
-        let waiting = detector.check();
-        if waiting > 0 {
-            rescue::release(target, waiting);
+    let mut last_answer = Instant::now();
+    while !stop.wait(TICK.min(interval)) {
+        let arrived = duties.arrivals.swap(0, Ordering::Relaxed);
+        if arrived > 0 {
+            rescue::release(target, arrived);
         }
+        duties.closing.sweep();
+        crate::logging::flush();
         if last_probe.elapsed() < interval {
             continue;
         }
         last_probe = Instant::now();
         match probe(target, PROBE_TIMEOUT) {
-            Probe::Answered => failures = 0,
+            Probe::Answered => {
+                failures = 0;
+                last_answer = Instant::now();
+            }
             Probe::Inconclusive(error) => {
                 log::debug!("watchdog: cannot probe {target}: {error}");
+                last_failure = format!("cannot even try to connect: {error}");
             }
             Probe::Failed(reason) => {
                 failures += 1;
                 log::debug!("watchdog: probe {failures} of {target} failed: {reason}");
+                last_failure.clone_from(&reason);
                 if failures >= FAILURES_BEFORE_REPORT {
                     failures = 0;
-                    on_dead(reason);
+                    report(Report::ListenerDead(reason));
                 }
             }
+        }
+        let silent = last_answer.elapsed();
+        if silent >= duties.give_up {
+            report(Report::ServiceLost {
+                silent,
+                last_failure: last_failure.clone(),
+            });
+            // Said once; the server is on its way out.
+            last_answer = Instant::now();
         }
     }
 }
@@ -232,6 +295,39 @@ mod tests {
             Probe::Answered
         ));
         assert!(server.try_recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_server_that_stops_answering_is_reported_lost_after_the_give_up_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (reports, received) = std::sync::mpsc::channel();
+        let duties = Duties {
+            closing: Arc::new(Closing::new(Duration::from_secs(1))),
+            arrivals: Arc::new(AtomicUsize::new(0)),
+            give_up: Duration::from_millis(1500),
+        };
+        let started = Instant::now();
+        let watchdog = Watchdog::spawn(addr, Duration::from_millis(100), duties, move |report| {
+            let _ = reports.send(report);
+        })
+        .unwrap();
+        let lost = loop {
+            match received.recv_timeout(Duration::from_secs(20)).unwrap() {
+                Report::ListenerDead(_) => continue,
+                lost @ Report::ServiceLost { .. } => break lost,
+            }
+        };
+        watchdog.stop();
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        let Report::ServiceLost { last_failure, .. } = lost else {
+            unreachable!()
+        };
+        assert!(
+            last_failure.starts_with("connected, but no answer"),
+            "{last_failure}"
+        );
+        drop(listener);
     }
 
     #[test]

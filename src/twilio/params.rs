@@ -4,6 +4,12 @@
 //! Parsing is pure and never fails: percent-encoding and `+` are decoded,
 //! invalid UTF-8 becomes U+FFFD, and missing parameters are `None`. Values
 //! borrow from the request when they need no decoding.
+//!
+//! Pairs are split and decoded exactly as form_urlencoded does it (the
+//! property tests compare the two on arbitrary input), but only for the
+//! parameters wanted, and with one allocation per decoded value instead of
+//! form_urlencoded's three to six: on the request loop, decoding two values
+//! cost more than writing the whole answer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -48,29 +54,100 @@ impl<'a> Inbound<'a> {
         // Splitting on `&` and `=` is what form_urlencoded does too; only the
         // pairs whose name is, or may decode to, From or Body are decoded,
         // not the twenty-odd other fields Twilio sends.
-        for pair in encoded.split(|&b| b == b'&') {
-            let raw_name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-            let candidate = matches!(raw_name, b"From" | b"Body")
-                || raw_name.iter().any(|&b| b == b'%' || b == b'+');
-            let Some((name, value)) = candidate
-                .then(|| form_urlencoded::parse(pair).next())
-                .flatten()
-            else {
+        for pair in pairs(encoded) {
+            if !may_be_named(pair, [b"From", b"Body"]) {
                 continue;
-            };
-            let slot = match name.as_ref() {
+            }
+            let (name, value) = split_pair(pair);
+            let slot = match decode(name).as_ref() {
                 "From" => &mut self.from,
                 "Body" => &mut self.body,
                 _ => continue,
             };
             if slot.is_none() {
-                *slot = Some(value);
+                *slot = Some(decode(value));
             }
             if self.from.is_some() && self.body.is_some() {
                 return;
             }
         }
     }
+}
+
+/// The `name=value` pairs of a query string or form body, split on `&` as
+/// form_urlencoded splits them (empty pairs skipped), with one vectorised
+/// search over the whole of it.
+fn pairs(encoded: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'&', encoded)
+        .chain(std::iter::once(encoded.len()))
+        .filter_map(move |end| {
+            let pair = &encoded[start..end];
+            start = end + 1;
+            (!pair.is_empty()).then_some(pair)
+        })
+}
+
+/// A pair's name and value, split at its first `=`; a pair without one is
+/// a name with an empty value.
+fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
+    match pair.iter().position(|&b| b == b'=') {
+        Some(at) => (&pair[..at], &pair[at + 1..]),
+        None => (pair, b""),
+    }
+}
+
+/// Decodes one name or value of a form as form_urlencoded does: `+` is a
+/// space, `%XY` the byte `XY` (a `%` not followed by two hex digits stays as
+/// it is), and bytes that are not UTF-8 become U+FFFD. Borrows when there is
+/// nothing to decode.
+pub fn decode(raw: &[u8]) -> Cow<'_, str> {
+    if memchr::memchr2(b'+', b'%', raw).is_none() {
+        return String::from_utf8_lossy(raw);
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        bytes.push(match byte {
+            b'+' => b' ',
+            b'%' => match after {
+                [high, low, tail @ ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                    rest = tail;
+                    hex(*high) << 4 | hex(*low)
+                }
+                _ => b'%',
+            },
+            byte => byte,
+        });
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Cow::Owned(text),
+        Err(error) => Cow::Owned(String::from_utf8_lossy(error.as_bytes()).into_owned()),
+    }
+}
+
+/// The value of an ASCII hex digit.
+fn hex(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
+}
+
+/// Whether the name of `pair` is, or may decode to, one of `names` (each
+/// four ASCII letters), looking at no more than its first 13 bytes: a `+`
+/// decodes to a space, so only `%XX` escapes can spell such a name, in at
+/// most twelve bytes.
+fn may_be_named(pair: &[u8], names: [&[u8; 4]; 2]) -> bool {
+    let head = &pair[..pair.len().min(13)];
+    let name = match head.iter().position(|&b| b == b'=') {
+        Some(end) => &head[..end],
+        None if pair.len() <= 12 => pair,
+        None => return false,
+    };
+    names.iter().any(|wanted| name == &wanted[..]) || (name.len() > 4 && name.contains(&b'%'))
 }
 
 impl Inbound<'_> {

@@ -1,0 +1,284 @@
+//! Answers as bytes: every answer this server sends is rendered once, at
+//! start-up, and written whole by the edge itself.
+//!
+//! tiny_http's own `respond` formats a `Date` for every answer and writes the
+//! status line and each header in small pieces; it also drops a
+//! `Connection: close` header, so it could never say that a refused
+//! connection ends. A [`Prepared`] answer holds its status line, its header
+//! fields and its body, ready to copy; [`Out`] joins them with the current
+//! `Date` (formatted at most once a second) into one buffer and writes it
+//! through the request's own writer in one go.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The `Content-Type` of TwiML answers.
+pub const XML: &str = "text/xml; charset=utf-8";
+
+/// The `Content-Type` of short text answers.
+pub const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// An answer rendered once: status line, header fields and body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Prepared {
+    status: u16,
+    /// `HTTP/1.1 200 OK\r\n`.
+    status_line: Box<[u8]>,
+    /// Every header field but `Date` and `Connection`, each ending in CRLF.
+    fields: Box<[u8]>,
+    body: Box<[u8]>,
+}
+
+impl Prepared {
+    /// An answer with this status, `Content-Type` and body.
+    ///
+    /// # Panics
+    ///
+    /// Panics when `status` is not one [`reason`] knows: the set of answers
+    /// is fixed when the program is written.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Prepared {
+        let body = body.into().into_boxed_slice();
+        let reason = reason(status).unwrap_or_else(|| panic!("BUG: no reason phrase for {status}"));
+        Prepared {
+            status,
+            status_line: format!("HTTP/1.1 {status} {reason}\r\n")
+                .into_bytes()
+                .into_boxed_slice(),
+            fields: format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+            body,
+        }
+    }
+
+    /// A `text/plain` answer.
+    pub fn text(status: u16, text: &str) -> Prepared {
+        Prepared::new(status, PLAIN, text)
+    }
+
+    /// A `200` TwiML answer.
+    pub fn twiml(document: impl Into<Vec<u8>>) -> Prepared {
+        Prepared::new(200, XML, document)
+    }
+
+    /// The same answer with one more header field. `name` and `value` are
+    /// the program's own, never a client's.
+    pub fn with_header(self, name: &str, value: &str) -> Prepared {
+        let mut fields = self.fields.into_vec();
+        fields.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        Prepared {
+            fields: fields.into_boxed_slice(),
+            ..self
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Appends the whole answer to `out`: the status line, `date`, the
+    /// fields, `Connection: close` when `close`, and the body unless
+    /// `head_only`.
+    pub fn render(&self, date: &[u8], head_only: bool, close: bool, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.status_line);
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.fields);
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("status", &self.status)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reason phrase of each status this server sends.
+pub fn reason(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => return None,
+    })
+}
+
+/// The `Date` header's value, formatted again only when the second changes,
+/// into a buffer of its own.
+#[derive(Debug)]
+pub struct Clock {
+    second: u64,
+    text: [u8; 29],
+}
+
+impl Clock {
+    /// A clock showing now.
+    pub fn new() -> Clock {
+        let mut clock = Clock {
+            second: u64::MAX,
+            text: [b' '; 29],
+        };
+        clock.now();
+        clock
+    }
+
+    /// The current date as an IMF-fixdate (`Thu, 26 Nov 2026 10:28:51 GMT`,
+    /// always 29 bytes).
+    pub fn now(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if second != self.second {
+            self.second = second;
+            let mut text = &mut self.text[..];
+            // An IMF-fixdate is 29 bytes until the year 10000.
+            let _ = write!(text, "{}", httpdate::HttpDate::from(now));
+        }
+        &self.text
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::new()
+    }
+}
+
+/// Writes answers for one thread: a clock and a buffer reused for every
+/// answer.
+#[derive(Debug, Default)]
+pub struct Out {
+    clock: Clock,
+    buffer: Vec<u8>,
+}
+
+impl Out {
+    /// Writes `answer` through `writer` (a tiny_http request's) in one
+    /// piece, giving up when the client leaves no room for it for `patience`
+    /// in all.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` or `TimedOut` when the client does not read in time;
+    /// any other error when the connection failed.
+    pub fn write(
+        &mut self,
+        writer: &mut dyn Write,
+        answer: &Prepared,
+        head_only: bool,
+        close: bool,
+        patience: Duration,
+    ) -> io::Result<()> {
+        self.buffer.clear();
+        answer.render(self.clock.now(), head_only, close, &mut self.buffer);
+        write_within(writer, &self.buffer, patience)
+    }
+}
+
+/// Writes all of `bytes` and flushes, failing with `TimedOut` once
+/// `patience` has passed. tiny_http's writer buffers up to 1 KiB and hands
+/// larger writes straight to the socket, whose own write timeout bounds each
+/// attempt; checking between attempts bounds the whole answer, so a client
+/// that reads a little at a time cannot hold the writer for long.
+fn write_within(writer: &mut dyn Write, mut bytes: &[u8], patience: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + patience;
+    while !bytes.is_empty() {
+        match writer.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+        if !bytes.is_empty() && Instant::now() >= deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+    }
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(answer: &Prepared, head_only: bool, close: bool) -> String {
+        let mut out = Vec::new();
+        answer.render(b"Thu, 26 Nov 2026 10:28:51 GMT", head_only, close, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_answer_is_its_status_line_date_fields_and_body() {
+        let answer = Prepared::twiml("<Response />");
+        assert_eq!(
+            rendered(&answer, false, false),
+            "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:28:51 GMT\r\n\
+             Content-Type: text/xml; charset=utf-8\r\nContent-Length: 12\r\n\r\n<Response />"
+        );
+    }
+
+    #[test]
+    fn head_keeps_the_length_but_not_the_body_and_close_is_announced() {
+        let answer = Prepared::text(405, "method not allowed\n").with_header("Allow", "GET");
+        assert_eq!(
+            rendered(&answer, true, true),
+            "HTTP/1.1 405 Method Not Allowed\r\nDate: Thu, 26 Nov 2026 10:28:51 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nAllow: GET\r\n\
+             Connection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn the_clock_formats_an_imf_fixdate() {
+        let mut clock = Clock::new();
+        let date = String::from_utf8(clock.now().to_vec()).unwrap();
+        assert_eq!(date.len(), 29, "{date}");
+        assert!(date.ends_with(" GMT"), "{date}");
+        assert!(httpdate::parse_http_date(&date).is_ok());
+    }
+
+    #[test]
+    fn a_writer_that_makes_no_progress_in_time_is_given_up() {
+        struct Trickle;
+        impl Write for Trickle {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                std::thread::sleep(Duration::from_millis(5));
+                Ok(1)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let error = write_within(&mut Trickle, &[0; 1000], Duration::from_millis(20)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(write_within(&mut Vec::new(), &[0; 1000], Duration::ZERO).is_ok());
+    }
+}
