@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Load benchmark: the release binary under wrk, with a realistic Twilio
-# WhatsApp POST over 16 keep-alive connections, on loopback.
+# WhatsApp POST over 16 keep-alive connections, on loopback, against the
+# idiomatic tiny_http hello world (benches/hello.rs: a recv() loop answering
+# the same precomputed bytes with respond) in the same run.
 #
-#   bash benches/load.sh              # this server: requests/s, p50, p99, RSS, start-up, size
-#   bash benches/load.sh --vs-nginx   # and nginx returning the same bytes, alternately
+#   bash benches/load.sh              # this server and the hello world, alternately
+#   bash benches/load.sh --vs-nginx   # and nginx returning the same bytes
 #
 # Two loads: saturation (each connection sends its next request as soon as
 # the answer arrives: throughput, and latency with queueing), then paced
 # (1 ms between requests on each connection: latency at a steady load).
 #
-# Settings (environment): DURATION (default 10s), ROUNDS (default 3, with
-# --vs-nginx), CONNECTIONS (default 16), THREADS (wrk threads, default 2).
+# Settings (environment): DURATION (default 10s), ROUNDS (default 3),
+# CONNECTIONS (default 16), THREADS (wrk threads, default 2).
 #
 # Each measured run follows an unmeasured 2 s warm-up with the same load, for
 # both servers: a tiny_http that is fresh, or was idle for 5 s, queues some of
@@ -43,6 +45,12 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --locked --quiet
 BINARY=target/release/whatsapp-webhook
+HELLO=$(cargo build --release --locked --quiet --bench hello --message-format=json |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hello" and m.get("executable"):
+        print(m["executable"])')
 TWIML='<?xml version="1.0" encoding="UTF-8"?><Response><Message>What'"'"'s app, doc?</Message></Response>'
 
 WORK=$(mktemp -d)
@@ -68,10 +76,12 @@ EOF
 # steady load well below saturation, for latency without queueing.
 { cat "$WORK/post.lua"; echo 'function delay() return 1 end'; } >"$WORK/paced.lua"
 
-# Starts the server on a free port, logging to a file; sets PORT and PID.
+# Starts a server (the log file, then the command) on a free port, its
+# output going to the log; sets PORT and PID.
 start_server() {
   local log=$1
-  "$BINARY" --port 0 2>"$log" &
+  shift
+  "$@" >"$log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 500); do
@@ -133,7 +143,7 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 echo "binary: $(stat -c %s "$BINARY") bytes (stripped release build)"
 echo "start-up to first answer: $(startup_ms)"
 
-start_server "$WORK/server.log"
+start_server "$WORK/server.log" "$BINARY" --port 0
 SERVER_PID=$PID
 SERVER_URL="http://127.0.0.1:$PORT/whatsapp"
 got=$(curl -s -X POST --data "$FORM" "$SERVER_URL")
@@ -142,15 +152,16 @@ echo "idle RSS: $(kib "$SERVER_PID" VmRSS) KiB"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s --latency -s "$WORK/post.lua" "$SERVER_URL" >"$WORK/cold.txt"
 echo "cold start, first 2 s: $(awk '/^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {print rps " requests/s, p99 " p99}' "$WORK/cold.txt")"
 
-if ! $VS_NGINX; then
-  load "$SERVER_URL" "$WORK/post.lua"
-  echo "whatsapp-webhook: $RPS requests/s, p50 $P50, p99 $P99 ($CONNECTIONS connections, $DURATION)"
-  load "$SERVER_URL" "$WORK/paced.lua"
-  echo "paced, 1 ms between requests on each connection: $RPS requests/s, p50 $P50, p99 $P99"
-  echo "peak RSS: $(kib "$SERVER_PID" VmHWM) KiB"
-  exit 0
-fi
+start_server "$WORK/hello.log" "$HELLO" --serve
+HELLO_URL="http://127.0.0.1:$PORT/whatsapp"
+got=$(curl -s -X POST --data "$FORM" "$HELLO_URL")
+[ "$got" = "$TWIML" ] || { echo "the hello world answered: $got" >&2; exit 1; }
+SERVERS=(whatsapp-webhook tiny_http-hello)
+URLS=("$SERVER_URL" "$HELLO_URL")
 
+# Starts nginx (one worker, access log off) answering the same bytes from a
+# static return; sets NGINX_URL.
+start_nginx() {
 NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -180,26 +191,40 @@ EOF
 PIDS+=("$!")
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/whatsapp"
 for _ in $(seq 200); do curl -s -o /dev/null "$NGINX_URL" && break; sleep 0.02; done
-[ -s "$WORK/nginx/error.log" ] && grep -q emerg "$WORK/nginx/error.log" && { cat "$WORK/nginx/error.log" >&2; exit 1; }
-got=$(curl -s -X POST --data "$FORM" "$NGINX_URL")
-[ "$got" = "$TWIML" ] || { echo "nginx answered: $got" >&2; exit 1; }
+if grep -qs emerg "$WORK/nginx/error.log"; then
+  cat "$WORK/nginx/error.log" >&2
+  exit 1
+fi
+}
+
+if $VS_NGINX; then
+  start_nginx
+  got=$(curl -s -X POST --data "$FORM" "$NGINX_URL")
+  [ "$got" = "$TWIML" ] || { echo "nginx answered: $got" >&2; exit 1; }
+  SERVERS+=(nginx)
+  URLS+=("$NGINX_URL")
+fi
 
 printf '%-7s %-18s %12s %10s %10s\n' round server requests/s p50 p99
 for round in $(seq "$ROUNDS"); do
-  load "$SERVER_URL" "$WORK/post.lua"
-  printf '%-7s %-18s %12s %10s %10s\n' "$round" whatsapp-webhook "$RPS" "$P50" "$P99"
-  echo "$RPS" >>"$WORK/ours"
-  load "$NGINX_URL" "$WORK/post.lua"
-  printf '%-7s %-18s %12s %10s %10s\n' "$round" nginx "$RPS" "$P50" "$P99"
-  echo "$RPS" >>"$WORK/nginx.rps"
+  for i in "${!SERVERS[@]}"; do
+    load "${URLS[$i]}" "$WORK/post.lua"
+    printf '%-7s %-18s %12s %10s %10s\n' "$round" "${SERVERS[$i]}" "$RPS" "$P50" "$P99"
+    echo "$RPS" >>"$WORK/rps.$i"
+  done
+done
+echo "paced, 1 ms between requests on each connection:"
+for i in "${!SERVERS[@]}"; do
+  load "${URLS[$i]}" "$WORK/paced.lua"
+  printf '  %-18s %s requests/s, p50 %s, p99 %s\n' "${SERVERS[$i]}" "$RPS" "$P50" "$P99"
 done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ours=$(median "$WORK/ours")
-theirs=$(median "$WORK/nginx.rps")
-echo "paced, 1 ms between requests on each connection:"
-load "$SERVER_URL" "$WORK/paced.lua"
-echo "  whatsapp-webhook $RPS requests/s, p50 $P50, p99 $P99"
-load "$NGINX_URL" "$WORK/paced.lua"
-echo "  nginx            $RPS requests/s, p50 $P50, p99 $P99"
-echo "median: whatsapp-webhook $ours requests/s, nginx $theirs requests/s, ratio $(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')"
+ours=$(median "$WORK/rps.0")
+printf 'median of %s rounds: whatsapp-webhook %s requests/s' "$ROUNDS" "$ours"
+for i in "${!SERVERS[@]}"; do
+  [ "$i" = 0 ] && continue
+  theirs=$(median "$WORK/rps.$i")
+  printf ', %s %s (ratio %s)' "${SERVERS[$i]}" "$theirs" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')"
+done
+echo
 echo "peak RSS of whatsapp-webhook: $(kib "$SERVER_PID" VmHWM) KiB"
