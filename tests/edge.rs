@@ -181,9 +181,13 @@ fn connect_from(port: u16, server: SocketAddr) -> std::io::Result<TcpStream> {
 #[test]
 fn a_new_connection_from_a_refused_connections_address_and_port_is_served() {
     let server = Binary::start(&["--timeout", "1"], &[]);
-    // A port the system picks, then used again on purpose.
-    let mut refused = connect(server.addr);
-    let port = refused.local_addr().unwrap().port();
+    // A client port below the range the system hands out, so that no other
+    // connection (of the tests running alongside) takes it in between.
+    let offset = u16::try_from(std::process::id() % 1000).unwrap_or(0);
+    let (port, mut refused) = (20_000 + offset..32_000)
+        .step_by(1000)
+        .find_map(|port| Some((port, connect_from(port, server.addr).ok()?)))
+        .expect("a free client port");
     refused
         .write_all(b"GET /whatsapp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         .unwrap();

@@ -88,13 +88,21 @@ fn stall(server: &Binary) -> (Vec<TcpStream>, Vec<TcpStream>) {
 #[test]
 fn stalled_connections_do_not_delay_a_twilio_post() {
     // A timeout long enough that no stalled connection can end first.
-    let server = Binary::start(&["--timeout", "60"], &[]);
+    let server = Binary::start(
+        &["--timeout", "60"],
+        &[("RUST_LOG", "info,whatsapp_webhook::http=debug")],
+    );
     let (idle_headers, stalled_bodies) = stall(&server);
 
     let started = Instant::now();
     let mut stream = connect(server.addr);
     stream.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
-    let response = read_response(&mut std::io::BufReader::new(stream), false);
+    let mut reader = std::io::BufReader::new(stream);
+    if let Err(error) = std::io::BufRead::fill_buf(&mut reader) {
+        let mut server = server;
+        panic!("no answer: {error}; server log: {:#?}", server.log_so_far());
+    }
+    let response = read_response(&mut reader, false);
     let took = started.elapsed();
     response.assert_twiml(DEFAULT_TWIML);
     eprintln!("a Twilio POST past 220 stalled connections was answered in {took:?}");

@@ -10,17 +10,22 @@
 //!
 //! A new connection that arrives while no pool thread is idle gets a thread
 //! of its own, and once that connection is done, the thread takes the next
-//! queued one. So shortly after new connections have come, the
-//! [watchdog](crate::http::watchdog) opens a few short connections of its
-//! own: tiny_http answers each with `400` at once, and the thread that
-//! answered goes on to serve a waiting connection if there is one. If none
-//! waits, an idle pool thread answers the short connection and nothing else
-//! happens.
+//! queued one. So while new connections come, the
+//! [watchdog](crate::http::watchdog) opens short connections of its own
+//! ([`Releases`] says how many): tiny_http answers each with `400` at
+//! once, and the thread that answered goes on to serve a waiting connection
+//! if there is one. If none waits, an idle pool thread answers the short
+//! connection and nothing else happens.
 //!
 //! New connections are noticed from the requests the loop sees: [`Recent`]
 //! remembers the last few client addresses, and one it has not seen counts
-//! as an arrival. No table of the system's is read, so this works on any
-//! system, and costs nothing while no connection arrives.
+//! as an arrival. Each arrival is owed a few short connections, opened over
+//! the next ticks, and a few more go out on every tick until no connection
+//! has arrived for a read timeout: connections that never send a whole
+//! request (a client that stalls mid-headers) are never noticed, and may
+//! have been queued with the others. No table of the system's is read, so
+//! this works on any system, and costs nothing while no connection
+//! arrives.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -29,6 +34,40 @@ use std::time::Duration;
 
 /// The most short connections opened at one check.
 pub const MAX_RELEASE: usize = 16;
+
+/// Short connections owed for each new connection: a burst of connections
+/// that send requests may have brought connections that never do (a client
+/// stalling mid-headers), queued with them and never noticed.
+pub const PER_ARRIVAL: usize = 8;
+
+/// The short connections opened at every check while connections have
+/// arrived within the last read timeout.
+pub const WHILE_BUSY: usize = 2;
+
+/// How many short connections to open, check after check.
+#[derive(Debug, Default)]
+pub struct Releases {
+    /// Short connections owed for arrivals, opened [`MAX_RELEASE`] at a
+    /// time.
+    owed: usize,
+}
+
+impl Releases {
+    /// How many short connections to open at this check, after `arrived`
+    /// new connections since the last one, `busy` while connections have
+    /// arrived within the last read timeout: [`PER_ARRIVAL`] for each
+    /// arrival, spread over the checks to come, and [`WHILE_BUSY`] more;
+    /// none at all while nothing arrives.
+    pub fn next(&mut self, arrived: usize, busy: bool) -> usize {
+        self.owed = self
+            .owed
+            .saturating_add(arrived.saturating_mul(PER_ARRIVAL));
+        let extra = if busy { WHILE_BUSY } else { 0 };
+        let now = self.owed.saturating_add(extra).min(MAX_RELEASE);
+        self.owed = self.owed.saturating_sub(now);
+        now
+    }
+}
 
 /// How many sets of [`WAYS`] client addresses [`Recent`] remembers.
 const SETS: usize = 64;
@@ -134,6 +173,20 @@ mod tests {
             }
         }
         assert_eq!(arrivals.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn releases_follow_arrivals_and_stop_when_nothing_arrives() {
+        let mut releases = Releases::default();
+        assert_eq!(releases.next(0, false), 0, "an idle server opens nothing");
+        assert_eq!(releases.next(1, true), PER_ARRIVAL + WHILE_BUSY);
+        assert_eq!(releases.next(0, true), WHILE_BUSY);
+        // Twenty arrivals are owed 160, opened 16 at a time.
+        let opened: Vec<usize> = std::iter::once(releases.next(20, false))
+            .chain((0..10).map(|_| releases.next(0, false)))
+            .collect();
+        assert_eq!(opened, [16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 0]);
+        assert_eq!(releases.next(0, false), 0);
     }
 
     #[test]

@@ -207,6 +207,7 @@ impl Server {
         let duties = Duties {
             closing: Arc::clone(&self.core.closing),
             arrivals: Arc::clone(&self.core.arrivals),
+            after_arrivals: self.timeout,
             give_up: self.timeout * GIVE_UP_TIMEOUTS,
         };
         let watchdog = Watchdog::spawn(

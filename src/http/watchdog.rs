@@ -71,6 +71,10 @@ pub struct Duties {
     pub closing: Arc<Closing>,
     /// New connections the request loops have noticed since the last tick.
     pub arrivals: Arc<AtomicUsize>,
+    /// How long after the last new connection a few connections may still
+    /// be waiting in tiny_http's pool: the read timeout, after which the
+    /// connections ahead of them have been given up.
+    pub after_arrivals: Duration,
     /// How long without an answered probe before [`Report::ServiceLost`].
     pub give_up: Duration,
 }
@@ -129,10 +133,17 @@ fn watch<F: Fn(Report)>(
     let mut last_failure = String::new();
     let mut last_probe = Instant::now();
     let mut last_answer = Instant::now();
+    let mut last_arrival: Option<Instant> = None;
+    let mut releases = rescue::Releases::default();
     while !stop.wait(TICK.min(interval)) {
         let arrived = duties.arrivals.swap(0, Ordering::Relaxed);
         if arrived > 0 {
-            rescue::release(target, arrived);
+            last_arrival = Some(Instant::now());
+        }
+        let busy = last_arrival.is_some_and(|at| at.elapsed() < duties.after_arrivals);
+        let release = releases.next(arrived, busy);
+        if release > 0 {
+            rescue::release(target, release);
         }
         duties.closing.sweep();
         crate::logging::flush();
@@ -305,6 +316,7 @@ mod tests {
         let duties = Duties {
             closing: Arc::new(Closing::new(Duration::from_secs(1))),
             arrivals: Arc::new(AtomicUsize::new(0)),
+            after_arrivals: Duration::from_secs(1),
             give_up: Duration::from_millis(1500),
         };
         let started = Instant::now();

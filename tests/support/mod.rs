@@ -294,6 +294,12 @@ impl Binary {
         }
     }
 
+    /// Every stderr line written so far, without waiting for more.
+    pub fn log_so_far(&mut self) -> &[String] {
+        self.seen.extend(self.lines.try_iter());
+        &self.seen
+    }
+
     /// Sends `raw` on a new connection and reads one response.
     pub fn request(&self, raw: &[u8]) -> HttpResponse {
         let mut stream = connect(self.addr);
