@@ -1,17 +1,18 @@
 //! The per-request work inside the process, without the network: reading the
-//! parameters of a Twilio WhatsApp POST (a 610-byte form), judging its
-//! framing, and the whole answer path from a parsed request to the bytes
-//! written. Run with `cargo bench --bench request`.
+//! parameters of a Twilio WhatsApp POST (a 610-byte form), writing its log
+//! line, judging its framing, and the whole answer path from a parsed
+//! request to the bytes written. Run with `cargo bench --bench request`.
 
 use divan::{Bencher, black_box};
 use tiny_http::{Method, Request, TestRequest};
 use whatsapp_webhook::Config;
 use whatsapp_webhook::answer::Webhook;
+use whatsapp_webhook::events;
 use whatsapp_webhook::http::body::{self, MAX_BODY_BYTES};
 use whatsapp_webhook::http::framing;
 use whatsapp_webhook::http::incoming::Incoming;
 use whatsapp_webhook::http::response::Out;
-use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::twilio::params::Params;
 use whatsapp_webhook::twilio::signature::{self, Keys, Payload, Secret};
 
 fn main() {
@@ -37,10 +38,30 @@ const HEADERS: [(&str, &str); 8] = [
     ("Accept-Encoding", "gzip"),
 ];
 
+/// One pass over the form, keeping every parameter the server uses (values
+/// stay encoded until used).
 #[divan::bench]
-fn parse_parameters() -> usize {
-    let inbound = Inbound::parse(b"", Some(black_box(FORM.as_bytes())));
-    inbound.from.map_or(0, |from| from.len()) + inbound.body.map_or(0, |body| body.len())
+fn parse_parameters() -> Params<'static> {
+    Params::parse(b"", Some(black_box(FORM.as_bytes())))
+}
+
+/// The text of the message's log line, values decoded and escaped, into a
+/// buffer (the log line's time, level and target aside).
+#[divan::bench]
+fn format_the_log_line(bencher: Bencher) {
+    let params = Params::parse(b"", Some(FORM.as_bytes()));
+    let mut line = String::with_capacity(512);
+    bencher.bench_local(|| {
+        use std::fmt::Write;
+        line.clear();
+        let message = events::Message {
+            params: black_box(&params),
+            rule: None,
+            repeat: false,
+        };
+        write!(line, "{message}").unwrap();
+        line.len()
+    });
 }
 
 #[divan::bench]
@@ -64,8 +85,8 @@ fn check_signature() -> signature::Verdict {
 }
 
 /// From a request tiny_http has parsed to the bytes of its answer (written
-/// to a buffer here), as the request loop does it: read the body, answer,
-/// render; minus the log line.
+/// to a buffer here), as the request loop does it: read the body, answer
+/// (remembering the MessageSid), render; minus the log line.
 #[divan::bench]
 fn answer_a_message(bencher: Bencher) {
     let webhook = Webhook::new(&Config::default());

@@ -1,30 +1,42 @@
 //! Answering one request whose framing was accepted and whose body the edge
-//! has read: route it, read its parameters, check its signature, choose the
-//! reply, log the message.
+//! has read: route it, check its signature, read its parameters, tell what
+//! kind of request it is, choose the answer, and log it.
+//!
+//! An inbound message gets the reply its `Body` chooses, and so does a
+//! fallback request for one (logged as a warning) and a check that is not
+//! from Twilio (no `MessageSid`, no `From`). A delivery status, at
+//! `/whatsapp` or `/status`, gets an empty `<Response />`, never a reply.
 //!
 //! [`Webhook::answer`] returns one of the answers [`Prepared`] when the
 //! webhook was built, and never writes anything itself: the edge decides
 //! where and when the answer is sent.
 
-use log::{info, warn};
+use log::{Level, debug, info, warn};
 
 use crate::config::Config;
+use crate::events;
 use crate::http::incoming::Incoming;
 use crate::http::response::Prepared;
-use crate::logging::Escaped;
+use crate::logging::{self, Escaped};
+use crate::repeats::Repeats;
 use crate::replies::Replies;
 use crate::routes::{self, HEALTH_METHODS, Route, WEBHOOK_METHODS, WEBHOOK_PATH};
-use crate::twilio::params::{self, Inbound};
+use crate::twilio::params::{self, Kind, Params};
 use crate::twilio::signature::{
     self, AUTH_TOKEN_VAR, Keys, Payload, SETTINGS_HEADER, SHARED_KEY_VAR, SIGNATURE_HEADER, Verdict,
 };
+use crate::twilio::twiml::Reply;
 
 /// The webhook: every answer, and the signature settings, built once.
 #[derive(Debug)]
 pub struct Webhook {
     replies: Replies,
+    repeats: Repeats,
     keys: Keys,
     public_url: Option<String>,
+    /// The answer to a delivery status: `<Response />`.
+    acknowledged: Prepared,
+    not_a_status: Prepared,
     health: Prepared,
     not_found: Prepared,
     webhook_not_allowed: Prepared,
@@ -40,8 +52,11 @@ impl Webhook {
         let not_allowed = Prepared::text(405, "method not allowed\n");
         Webhook {
             replies: Replies::new(&config.reply, &config.rules),
+            repeats: Repeats::new(),
             keys: config.keys.clone(),
             public_url: config.public_url.clone(),
+            acknowledged: Prepared::twiml(Reply::default().render()),
+            not_a_status: Prepared::text(400, "not a status callback: no MessageStatus\n"),
             health: Prepared::text(200, "ok\n"),
             not_found: Prepared::text(404, "not found\n"),
             webhook_not_allowed: not_allowed.clone().with_header("Allow", WEBHOOK_METHODS),
@@ -53,7 +68,8 @@ impl Webhook {
     /// The answer to `request`.
     pub fn answer(&self, request: &Incoming<'_>) -> &Prepared {
         match routes::route(request.method(), request.target()) {
-            Route::Webhook => self.webhook(request),
+            Route::Webhook => self.webhook(request, false),
+            Route::Status => self.webhook(request, true),
             Route::Health => &self.health,
             Route::NotFound => &self.not_found,
             Route::MethodNotAllowed {
@@ -63,7 +79,8 @@ impl Webhook {
         }
     }
 
-    fn webhook(&self, request: &Incoming<'_>) -> &Prepared {
+    fn webhook(&self, request: &Incoming<'_>, status_only: bool) -> &Prepared {
+        let (path, query) = routes::split_url(request.target());
         let is_form = request.header("Content-Type").is_some_and(params::is_form);
         if !self.keys.is_empty() {
             let payload = if is_form {
@@ -76,19 +93,58 @@ impl Webhook {
                 Payload::Nothing
             };
             if let Err(rejection) = self.check_signature(request, payload) {
-                warn!("rejected {} {WEBHOOK_PATH}: {rejection}", request.method());
+                warn!(
+                    "rejected {} {}: {rejection}",
+                    request.method(),
+                    Escaped(path)
+                );
                 return &self.forbidden;
             }
         }
-        let (_, query) = routes::split_url(request.target());
-        let inbound = Inbound::parse(query.as_bytes(), is_form.then_some(request.body()));
-        let choice = self.replies.choose(inbound.body.as_deref());
-        let (from, text) = (inbound.sender(), inbound.text());
-        match choice.keyword {
-            None => info!("incoming message from {from}: {text}"),
-            Some(_) => info!("incoming message from {from} ({choice}): {text}"),
+        let form = is_form.then_some(request.body());
+        let params = Params::parse(query.as_bytes(), form);
+        log_received(request, &params, query, form);
+        match params.kind() {
+            Kind::Status => {
+                let status = events::Status { params: &params };
+                let level = if status.failed() {
+                    Level::Warn
+                } else {
+                    Level::Info
+                };
+                logging::emit(level, module_path!(), &status);
+                &self.acknowledged
+            }
+            _ if status_only => &self.not_a_status,
+            Kind::Check => {
+                let choice = self.replies.choose_for(params.body);
+                info!(
+                    "{} {} without MessageSid or From: a check, not a message from Twilio; \
+                     answered with the {choice}",
+                    request.method(),
+                    Escaped(path)
+                );
+                choice.answer
+            }
+            Kind::Message | Kind::Fallback => {
+                let choice = self.replies.choose_for(params.body);
+                let repeat = params
+                    .message_sid
+                    .is_some_and(|sid| self.repeats.seen_before(sid.raw()));
+                let message = events::Message {
+                    params: &params,
+                    rule: choice.keyword,
+                    repeat,
+                };
+                let level = if message.is_fallback() {
+                    Level::Warn
+                } else {
+                    Level::Info
+                };
+                logging::emit(level, module_path!(), &message);
+                choice.answer
+            }
         }
-        choice.answer
     }
 
     /// Checks `X-Twilio-Signature`; the error says why a request is refused
@@ -117,6 +173,29 @@ impl Webhook {
             )),
             _ => Err(format!("{verdict} (checked URL {})", Escaped(&url))),
         }
+    }
+}
+
+/// At `debug`, every parameter received and Twilio's idempotency token.
+fn log_received(request: &Incoming<'_>, params: &Params<'_>, query: &str, form: Option<&[u8]>) {
+    if !log::log_enabled!(Level::Debug) {
+        return;
+    }
+    let sid = params.message_sid.map(|sid| sid.decode());
+    let sid = sid.as_deref().unwrap_or("(no MessageSid)");
+    let all: Vec<String> = form
+        .into_iter()
+        .chain([query.as_bytes()])
+        .flat_map(params::pairs)
+        .map(|(name, value)| format!("{}={}", Escaped(&params::decode(name)), value.shown()))
+        .collect();
+    debug!("{} parameters: {}", Escaped(sid), all.join(", "));
+    if let Some(token) = request.header("I-Twilio-Idempotency-Token") {
+        debug!(
+            "{} I-Twilio-Idempotency-Token: {}",
+            Escaped(sid),
+            Escaped(token)
+        );
     }
 }
 

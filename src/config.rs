@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::logging;
 use crate::replies::{self, Rule, RuleError};
 use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
 use crate::twilio::twiml::{Reply, TwimlError};
@@ -58,6 +59,9 @@ Options:
                       such as https://abc123.ngrok-free.app; used to check
                       signatures [env: PUBLIC_URL] [default: rebuilt from
                       X-Forwarded-Proto and Host]
+      --log-format <FORMAT>
+                      text for people, or json: one JSON object per line,
+                      for log shippers [env: LOG_FORMAT] [default: text]
   -h, --help          Print this help
   -V, --version       Print the version
 
@@ -111,6 +115,8 @@ pub struct Config {
     /// The secrets signatures are checked with, read from the environment
     /// only. Defaults to none, which turns checking off.
     pub keys: Keys,
+    /// How log lines are written. Defaults to text.
+    pub log_format: logging::Format,
 }
 
 impl Default for Config {
@@ -123,6 +129,7 @@ impl Default for Config {
             rules: Vec::new(),
             public_url: None,
             keys: Keys::default(),
+            log_format: logging::Format::Text,
         }
     }
 }
@@ -147,6 +154,7 @@ where
     let mut reply = None;
     let mut timeout = None;
     let mut public_url = None;
+    let mut log_format = None;
     let mut media = Vec::new();
     let mut rules = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
@@ -159,6 +167,7 @@ where
             Long("reply") => reply = Some(parser.value()?),
             Long("timeout") => timeout = Some(parser.value()?),
             Long("public-url") => public_url = Some(parser.value()?),
+            Long("log-format") => log_format = Some(parser.value()?),
             Long("media") => media.push(parser.value()?),
             Long("on") => rules.push(parser.value()?),
             _ => return Err(arg.unexpected().into()),
@@ -226,6 +235,12 @@ where
                     "an http or https URL without query, such as https://abc123.ngrok-free.app",
                 ));
             }
+        };
+    }
+    if let Some(given) = given(log_format, "--log-format", "LOG_FORMAT", &env)? {
+        config.log_format = match given.text.parse() {
+            Ok(format) => format,
+            Err(()) => return Err(given.invalid("text or json")),
         };
     }
     config.keys.auth_tokens = secrets(AUTH_TOKEN_VAR, &env)?;
@@ -528,6 +543,23 @@ mod tests {
     }
 
     #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(config(&[], &[]).log_format, logging::Format::Text);
+        assert_eq!(
+            config(&[], &[("LOG_FORMAT", "json")]).log_format,
+            logging::Format::Json
+        );
+        assert_eq!(
+            config(&["--log-format", "TEXT"], &[("LOG_FORMAT", "json")]).log_format,
+            logging::Format::Text
+        );
+        assert_eq!(
+            error(&["--log-format", "xml"], &[]),
+            r#"invalid value "xml" for --log-format: expected text or json"#
+        );
+    }
+
+    #[test]
     fn the_last_of_repeated_flags_wins() {
         assert_eq!(config_port(&["--port", "1", "--port", "2"]), 2);
     }
@@ -701,7 +733,15 @@ mod tests {
     #[test]
     fn help_names_every_flag_and_variable() {
         for name in [
-            "--host", "--port", "--reply", "HOST", "PORT", "REPLY", "RUST_LOG",
+            "--host",
+            "--port",
+            "--reply",
+            "--log-format",
+            "HOST",
+            "PORT",
+            "REPLY",
+            "LOG_FORMAT",
+            "RUST_LOG",
         ] {
             assert!(HELP.contains(name), "{name} is missing from --help");
         }

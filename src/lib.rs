@@ -61,8 +61,10 @@
 
 pub mod answer;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod logging;
+pub mod repeats;
 pub mod replies;
 pub mod routes;
 pub mod signals;

@@ -2,22 +2,31 @@
 //! senders control into them safely.
 //!
 //! [`init`] sets `env_logger` up with `RUST_LOG` filtering (default `info`)
-//! and this module's own line format: `[time LEVEL target] message`, with
-//! the time formatted at most once a second. Lines go to standard error in
-//! batches: every line at `warn` or above, every line when standard error is
-//! a terminal, and otherwise whatever has gathered at least every
-//! [`FLUSH_EVERY`] (the watchdog's tick, [`flush`], makes sure of it), so
-//! that a busy server spends one `write` on many lines, not one each.
+//! and one of two [`Format`]s: text for people,
+//! `[2026-11-26T10:28:51Z INFO  target] message`, or JSON for log
+//! shippers, one object per line with `time`, `level`, `target` and
+//! `message`, and the fields of an [`Event`] ([`emit`]) besides. Values are
+//! written by serde_json, never escaped by hand. Times are formatted at most
+//! once a second.
 //!
-//! [`Escaped`] writes a value for a log line, so that what a sender types can
-//! never look like a second log line.
+//! Lines go to standard error in batches: every line at `warn` or above,
+//! every line when standard error is a terminal, and otherwise whatever has
+//! gathered at least every [`FLUSH_EVERY`] (the watchdog's tick, [`flush`],
+//! makes sure of it), so that a busy server spends one `write` on many
+//! lines, not one each.
+//!
+//! [`Escaped`] writes a value for a text line, so that what a sender types
+//! can never look like a second log line.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log::{Level, LevelFilter, Record};
+use log::{Level, LevelFilter, Metadata};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The longest a line waits in the batch before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -25,24 +34,57 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// A batch grown past this many bytes is written at once.
 const BATCH_BYTES: usize = 32 * 1024;
 
-/// The batch behind standard error, once [`init`] has run.
-static SINK: OnceLock<Arc<Mutex<Batch>>> = OnceLock::new();
+/// The batch behind standard error, and the format, once [`init`] has run.
+static SINK: OnceLock<(Arc<Mutex<Batch>>, Format)> = OnceLock::new();
 
-/// Sets up logging to standard error: the level from `RUST_LOG` (default
-/// `info`), tiny_http's own lines off (the edge reports what they would, and
-/// more precisely), this module's line format, and batched writes. Call it
-/// once, first thing.
-pub fn init() {
-    let batch = SINK.get_or_init(|| {
-        Arc::new(Mutex::new(Batch {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `[time LEVEL target] message`, for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = ();
+
+    /// `text` or `json`, in any case.
+    fn from_str(text: &str) -> Result<Format, ()> {
+        if text.eq_ignore_ascii_case("text") {
+            Ok(Format::Text)
+        } else if text.eq_ignore_ascii_case("json") {
+            Ok(Format::Json)
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Sets up logging to standard error in `format`: the level from `RUST_LOG`
+/// (default `info`), tiny_http's own lines off (the edge reports what they
+/// would, and more precisely), and batched writes. Call it once, first
+/// thing.
+pub fn init(format: Format) {
+    let (batch, _) = SINK.get_or_init(|| {
+        let batch = Batch {
             buffer: Vec::with_capacity(BATCH_BYTES),
             written: Instant::now(),
             immediate: io::stderr().is_terminal(),
-        }))
+        };
+        (Arc::new(Mutex::new(batch)), format)
     });
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .filter_module("tiny_http", LevelFilter::Off)
-        .format(|out, record| write_line(out, record))
+        .format(move |out, record| {
+            URGENT.set(record.level() <= Level::Warn);
+            let line = Line::new(record.level(), record.target(), record.args());
+            match format {
+                Format::Text => line.write_text(out),
+                Format::Json => line.write_json(out, None),
+            }
+        })
         .target(env_logger::Target::Pipe(Box::new(Sink(Arc::clone(batch)))))
         .init();
 }
@@ -50,44 +92,173 @@ pub fn init() {
 /// Writes every line gathered so far. The watchdog calls it on every tick,
 /// and the program before it exits.
 pub fn flush() {
-    if let Some(batch) = SINK.get() {
+    if let Some((batch, _)) = SINK.get() {
         lock(batch).write_out();
+    }
+}
+
+/// Something worth a log line of its own, with fields a log shipper can
+/// query: a message received, a delivery status.
+pub trait Event: fmt::Display {
+    /// Writes the event's fields, each with [`Fields::field`].
+    ///
+    /// # Errors
+    ///
+    /// Fails when a field cannot be serialized.
+    fn fields(&self, fields: &mut Fields<'_, '_>) -> serde_json::Result<()>;
+}
+
+/// The fields of a JSON line being written.
+pub struct Fields<'s, 'w>(
+    &'s mut serde_json::ser::Compound<'w, &'w mut Vec<u8>, serde_json::ser::CompactFormatter>,
+);
+
+impl Fields<'_, '_> {
+    /// Adds a field.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the value cannot be serialized.
+    pub fn field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        self.0.serialize_entry(name, value)
+    }
+}
+
+/// Logs `event` at `level` for `target` (a module path), if that level is
+/// on: as its text in text format, as its text and its fields in JSON. The
+/// line goes straight to the batch, in the format env_logger's lines have.
+pub fn emit(level: Level, target: &'static str, event: &dyn Event) {
+    let metadata = Metadata::builder().level(level).target(target).build();
+    if level > log::max_level() || !log::logger().enabled(&metadata) {
+        return;
+    }
+    let Some((batch, format)) = SINK.get() else {
+        return;
+    };
+    thread_local! {
+        static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        let written = match format {
+            Format::Text => {
+                let message = format_args!("{event}");
+                Line::new(level, target, &message).write_text(line).is_ok()
+            }
+            Format::Json => json_line(line, level, target, event).is_ok(),
+        };
+        if written {
+            lock(batch).add(line, level <= Level::Warn);
+        }
+    });
+}
+
+/// Appends `event` as the JSON line [`emit`] writes for it in JSON format:
+/// `time`, `level`, `target`, `message` (its text), then its fields, and a
+/// line feed.
+///
+/// # Errors
+///
+/// Fails when a field cannot be serialized.
+pub fn json_line(
+    out: &mut Vec<u8>,
+    level: Level,
+    target: &str,
+    event: &dyn Event,
+) -> serde_json::Result<()> {
+    let message = format_args!("{event}");
+    Line::new(level, target, &message).json_into(out, Some(event))?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// One line: level, target and message.
+struct Line<'a> {
+    level: Level,
+    target: &'a str,
+    message: &'a fmt::Arguments<'a>,
+}
+
+impl<'a> Line<'a> {
+    fn new(level: Level, target: &'a str, message: &'a fmt::Arguments<'a>) -> Line<'a> {
+        Line {
+            level,
+            target,
+            message,
+        }
+    }
+
+    /// `[2026-11-26T10:28:51Z INFO  target] message`.
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let level: &[u8] = match self.level {
+            Level::Error => b" ERROR ",
+            Level::Warn => b" WARN  ",
+            Level::Info => b" INFO  ",
+            Level::Debug => b" DEBUG ",
+            Level::Trace => b" TRACE ",
+        };
+        out.write_all(b"[")?;
+        with_time(|time| out.write_all(time))?;
+        out.write_all(level)?;
+        out.write_all(self.target.as_bytes())?;
+        out.write_all(b"] ")?;
+        match self.message.as_str() {
+            Some(text) => out.write_all(text.as_bytes())?,
+            None => out.write_fmt(*self.message)?,
+        }
+        out.write_all(b"\n")
+    }
+
+    /// `{"time":...,"level":...,"target":...,"message":...,<fields>}`.
+    fn write_json(&self, out: &mut dyn Write, event: Option<&dyn Event>) -> io::Result<()> {
+        let mut line = Vec::with_capacity(256);
+        self.json_into(&mut line, event).map_err(io::Error::other)?;
+        line.push(b'\n');
+        out.write_all(&line)
+    }
+
+    fn json_into(&self, line: &mut Vec<u8>, event: Option<&dyn Event>) -> serde_json::Result<()> {
+        let mut serializer = serde_json::Serializer::new(line);
+        let mut map = (&mut serializer).serialize_map(None)?;
+        with_time(|time| map.serialize_entry("time", &String::from_utf8_lossy(time)))?;
+        map.serialize_entry("level", self.level.as_str())?;
+        map.serialize_entry("target", self.target)?;
+        map.serialize_entry("message", &Collected(self.message))?;
+        if let Some(event) = event {
+            event.fields(&mut Fields(&mut map))?;
+        }
+        map.end()
+    }
+}
+
+/// Serializes a `Display` value as a string, without a copy of its own.
+pub struct Collected<'a, T: fmt::Display + ?Sized>(pub &'a T);
+
+impl<T: fmt::Display + ?Sized> Serialize for Collected<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
     }
 }
 
 thread_local! {
     /// Whether the line being logged on this thread must not wait: set by
     /// the format, read by the [`Sink`] in the same call.
-    static URGENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static URGENT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Writes one text line: `[2026-11-26T10:28:51Z INFO  target] message`.
-fn write_line(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
-    URGENT.set(record.level() <= Level::Warn);
+/// Calls `use_it` with the current time as RFC 3339 to the second,
+/// formatted again on this thread only when the second changes.
+fn with_time<T>(use_it: impl FnOnce(&[u8]) -> T) -> T {
     thread_local! {
-        static CLOCK: std::cell::RefCell<Rfc3339> = const {
-            std::cell::RefCell::new(Rfc3339 { second: u64::MAX, text: [b' '; 20] })
+        static CLOCK: RefCell<Rfc3339> = const {
+            RefCell::new(Rfc3339 { second: u64::MAX, text: [b' '; 20] })
         };
     }
-    let level: &[u8] = match record.level() {
-        Level::Error => b" ERROR ",
-        Level::Warn => b" WARN  ",
-        Level::Info => b" INFO  ",
-        Level::Debug => b" DEBUG ",
-        Level::Trace => b" TRACE ",
-    };
-    CLOCK.with_borrow_mut(|clock| {
-        out.write_all(b"[")?;
-        out.write_all(clock.now())?;
-        out.write_all(level)?;
-        out.write_all(record.target().as_bytes())?;
-        out.write_all(b"] ")?;
-        match record.args().as_str() {
-            Some(text) => out.write_all(text.as_bytes())?,
-            None => out.write_fmt(*record.args())?,
-        }
-        out.write_all(b"\n")
-    })
+    CLOCK.with_borrow_mut(|clock| use_it(clock.now()))
 }
 
 /// The time as RFC 3339 in UTC to the second (`2026-11-26T10:28:51Z`),
@@ -120,6 +291,13 @@ pub fn rfc3339(seconds: u64) -> impl fmt::Display {
         .unwrap_or(jiff::Timestamp::MAX)
 }
 
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
 /// Lines gathered for standard error.
 struct Batch {
     buffer: Vec<u8>,
@@ -129,6 +307,19 @@ struct Batch {
 }
 
 impl Batch {
+    /// Adds a whole line, and writes the batch out if the line must not
+    /// wait, or the batch has waited or grown enough.
+    fn add(&mut self, line: &[u8], urgent: bool) {
+        self.buffer.extend_from_slice(line);
+        if urgent
+            || self.immediate
+            || self.buffer.len() >= BATCH_BYTES
+            || self.written.elapsed() >= FLUSH_EVERY
+        {
+            self.write_out();
+        }
+    }
+
     fn write_out(&mut self) {
         if !self.buffer.is_empty() {
             // Nowhere to report a failure to write the log.
@@ -139,21 +330,13 @@ impl Batch {
     }
 }
 
-/// The `env_logger` target: appends each line to the batch and writes the
-/// batch out when a line must not wait.
+/// The `env_logger` target: adds each line to the batch.
 struct Sink(Arc<Mutex<Batch>>);
 
 impl Write for Sink {
+    /// env_logger writes one whole line per call.
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let mut batch = lock(&self.0);
-        batch.buffer.extend_from_slice(line);
-        if URGENT.get()
-            || batch.immediate
-            || batch.buffer.len() >= BATCH_BYTES
-            || batch.written.elapsed() >= FLUSH_EVERY
-        {
-            batch.write_out();
-        }
+        lock(&self.0).add(line, URGENT.get());
         Ok(line.len())
     }
 
@@ -180,8 +363,14 @@ pub struct Escaped<'a>(pub &'a str);
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Most values have no byte that can start a character to escape:
-        // those are written whole without decoding a character.
-        if !self.0.bytes().any(may_start_escape) {
+        // those are written whole without decoding a character. The test
+        // looks at every byte, without stopping early, so that it runs on
+        // many bytes at once.
+        if !self
+            .0
+            .bytes()
+            .fold(false, |found, byte| found | may_start_escape(byte))
+        {
             return f.write_str(self.0);
         }
         let mut plain_from = 0;
@@ -198,7 +387,12 @@ impl fmt::Display for Escaped<'_> {
 /// matches: an ASCII control or backslash, or the lead byte of U+0080 to
 /// U+009F (`C2`), U+061C (`D8`) or U+2028 to U+2069 (`E2`).
 fn may_start_escape(byte: u8) -> bool {
-    byte < 0x20 || matches!(byte, 0x7f | b'\\' | 0xc2 | 0xd8 | 0xe2)
+    (byte < 0x20)
+        | (byte == 0x7f)
+        | (byte == b'\\')
+        | (byte == 0xc2)
+        | (byte == 0xd8)
+        | (byte == 0xe2)
 }
 
 fn needs_escape(c: char) -> bool {
@@ -220,34 +414,64 @@ mod tests {
     fn times_are_rfc3339_in_utc_to_the_second() {
         assert_eq!(rfc3339(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_689_131).to_string(), "2026-11-26T10:32:11Z");
-        let mut clock = Rfc3339 {
-            second: u64::MAX,
-            text: [b' '; 20],
-        };
-        let now = String::from_utf8(clock.now().to_vec()).unwrap();
+        let now = with_time(|time| String::from_utf8(time.to_vec()).unwrap());
         assert_eq!(now.len(), 20);
         assert!(now.ends_with('Z'), "{now}");
     }
 
     #[test]
-    fn a_line_has_the_time_the_level_the_target_and_the_message() {
+    fn a_text_line_has_the_time_the_level_the_target_and_the_message() {
         let mut out = Vec::new();
-        let record = Record::builder()
-            .level(Level::Info)
-            .target("whatsapp_webhook::answer")
-            .args(format_args!("incoming message from x: y"))
-            .build();
-        write_line(&mut out, &record).unwrap();
+        let message = format_args!("incoming message from {}: y", "x");
+        Line::new(Level::Info, "whatsapp_webhook::answer", &message)
+            .write_text(&mut out)
+            .unwrap();
         let line = String::from_utf8(out).unwrap();
-        assert_eq!(
-            line.len(),
-            22 + "INFO  whatsapp_webhook::answer] incoming message from x: y\n".len()
-        );
         assert!(line.starts_with('['));
         assert_eq!(
             &line[21..],
             " INFO  whatsapp_webhook::answer] incoming message from x: y\n"
         );
+    }
+
+    struct Sample;
+
+    impl fmt::Display for Sample {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a \"quoted\"\nline")
+        }
+    }
+
+    impl Event for Sample {
+        fn fields(&self, fields: &mut Fields<'_, '_>) -> serde_json::Result<()> {
+            fields.field("sid", "SM1")?;
+            fields.field("repeat", &false)
+        }
+    }
+
+    #[test]
+    fn a_json_line_is_one_object_whose_values_serde_json_wrote() {
+        let mut out = Vec::new();
+        let message = format_args!("{Sample}");
+        Line::new(Level::Warn, "t", &message)
+            .write_json(&mut out, Some(&Sample))
+            .unwrap();
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(out.ends_with(b"\n"));
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["level"], "WARN");
+        assert_eq!(value["target"], "t");
+        assert_eq!(value["message"], "a \"quoted\"\nline");
+        assert_eq!(value["sid"], "SM1");
+        assert_eq!(value["repeat"], false);
+        assert_eq!(value["time"].as_str().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn formats_are_text_or_json_in_any_case() {
+        assert_eq!("text".parse(), Ok(Format::Text));
+        assert_eq!("JSON".parse(), Ok(Format::Json));
+        assert_eq!("xml".parse::<Format>(), Err(()));
     }
 
     #[test]

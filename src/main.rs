@@ -1,7 +1,8 @@
 //! The `whatsapp-webhook` binary: reads the configuration, starts logging and
 //! runs the server until `SIGTERM` or `SIGINT`. Exit status: 0 after `--help`,
 //! `--version` or a graceful stop; 1 when the server cannot start or has to
-//! stop; 2 for a bad flag or value.
+//! stop (one last line says why: plain text, or a JSON `error` line with
+//! `LOG_FORMAT=json`); 2 for a bad flag or value.
 
 use std::process::ExitCode;
 
@@ -26,18 +27,26 @@ fn main() -> ExitCode {
         }
         Command::Serve(config) => config,
     };
-    logging::init();
+    logging::init(config.log_format);
     whatsapp_webhook::http::panics::install();
     let served = Server::bind(&config).and_then(|server| {
         signals::stop_on_signals(server.handle()).map_err(whatsapp_webhook::ServerError::Setup)?;
         server.run()
     });
-    logging::flush();
-    match served {
+    let status = match served {
         Ok(()) => ExitCode::SUCCESS,
+        // A log shipper reads every line as JSON; a person reads one plain
+        // last line.
+        Err(error) if config.log_format == logging::Format::Json => {
+            log::error!("{error}");
+            ExitCode::FAILURE
+        }
         Err(error) => {
+            logging::flush();
             eprintln!("whatsapp-webhook: {error}");
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush();
+    status
 }

@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::http::response::Prepared;
 use crate::logging::Escaped;
+use crate::twilio::params::Value;
 use crate::twilio::twiml::{Reply, TwimlError};
 
 /// A keyword rule: `KEYWORD=REPLY`.
@@ -176,6 +177,17 @@ impl Replies {
                 })
                 .collect(),
             default: Prepared::twiml(default.render()),
+        }
+    }
+
+    /// Chooses the reply to a message with this `Body`, still encoded as
+    /// sent: it is decoded only if there are rules to compare it with.
+    pub fn choose_for(&self, body: Option<Value<'_>>) -> Choice<'_> {
+        match body {
+            Some(body) if !self.rules.is_empty() => {
+                body.with_decoded(|body| self.choose(Some(body)))
+            }
+            _ => self.choose(None),
         }
     }
 

@@ -9,10 +9,14 @@ use tiny_http::Method;
 /// The path Twilio posts inbound messages to.
 pub const WEBHOOK_PATH: &str = "/whatsapp";
 
+/// The path Twilio posts delivery statuses to, when it is set as a status
+/// callback URL (`/whatsapp` takes them too).
+pub const STATUS_PATH: &str = "/status";
+
 /// The path load balancers and uptime checks poll.
 pub const HEALTH_PATH: &str = "/healthz";
 
-/// The `Allow` header of a `405` from [`WEBHOOK_PATH`].
+/// The `Allow` header of a `405` from [`WEBHOOK_PATH`] and [`STATUS_PATH`].
 pub const WEBHOOK_METHODS: &str = "GET, HEAD, POST";
 
 /// The `Allow` header of a `405` from [`HEALTH_PATH`].
@@ -21,8 +25,11 @@ pub const HEALTH_METHODS: &str = "GET, HEAD";
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// `GET`, `HEAD` or `POST` on [`WEBHOOK_PATH`]: an inbound message.
+    /// `GET`, `HEAD` or `POST` on [`WEBHOOK_PATH`]: an inbound message, or
+    /// a delivery status.
     Webhook,
+    /// `GET`, `HEAD` or `POST` on [`STATUS_PATH`]: a delivery status only.
+    Status,
     /// `GET` or `HEAD` on [`HEALTH_PATH`].
     Health,
     /// A path this server does not serve.
@@ -38,8 +45,9 @@ pub enum Route {
 pub fn route(method: &Method, url: &str) -> Route {
     let (path, _) = split_url(url);
     match path {
-        WEBHOOK_PATH => match method {
-            Method::Get | Method::Head | Method::Post => Route::Webhook,
+        WEBHOOK_PATH | STATUS_PATH => match method {
+            Method::Get | Method::Head | Method::Post if path == WEBHOOK_PATH => Route::Webhook,
+            Method::Get | Method::Head | Method::Post => Route::Status,
             _ => Route::MethodNotAllowed {
                 allow: WEBHOOK_METHODS,
             },
@@ -71,6 +79,20 @@ mod tests {
             assert_eq!(route(&method, "/whatsapp?From=x&Body=y"), Route::Webhook);
             assert_eq!(route(&method, "/whatsapp?"), Route::Webhook);
         }
+    }
+
+    #[test]
+    fn status_callbacks_have_a_path_of_their_own() {
+        for method in [Method::Get, Method::Head, Method::Post] {
+            assert_eq!(route(&method, "/status?x=1"), Route::Status);
+        }
+        assert_eq!(
+            route(&Method::Put, "/status"),
+            Route::MethodNotAllowed {
+                allow: "GET, HEAD, POST"
+            }
+        );
+        assert_eq!(route(&Method::Get, "/status/"), Route::NotFound);
     }
 
     #[test]

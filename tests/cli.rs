@@ -111,7 +111,8 @@ fn each_message_is_logged_at_info_with_sender_and_text() {
     assert!(line.contains(" INFO "), "{line}");
     assert!(
         line.ends_with(
-            "] incoming message from whatsapp:+15551234567: Hello doc! Café & co = 100% 👋"
+            "] SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b incoming message from whatsapp:+15551234567 \
+             \"Ada Lovelace\": Hello doc! Café & co = 100% 👋"
         ),
         "{line}"
     );

@@ -5,9 +5,11 @@
 //! form_urlencoded does, and reads back what a form encoder wrote.
 
 use proptest::prelude::*;
+use whatsapp_webhook::events;
 use whatsapp_webhook::http::framing;
+use whatsapp_webhook::logging;
 use whatsapp_webhook::logging::Escaped;
-use whatsapp_webhook::twilio::params::{self, Inbound};
+use whatsapp_webhook::twilio::params::{self, Params};
 use whatsapp_webhook::twilio::twiml::{self, Reply};
 
 /// Any text: a mix of every kind of character, XML's forbidden ones and
@@ -72,11 +74,54 @@ proptest! {
     #[test]
     fn parsing_any_bytes_never_fails(query in prop::collection::vec(any::<u8>(), 0..300),
                                      form in prop::collection::vec(any::<u8>(), 0..300)) {
-        let inbound = Inbound::parse(&query, Some(&form));
+        let params = Params::parse(&query, Some(&form));
         // Displaying them for a log line works too, and cannot break a line.
-        let line = format!("{} {}", inbound.sender(), inbound.text());
+        let message = events::Message { params: &params, rule: None, repeat: false };
+        let status = events::Status { params: &params };
+        let line = format!("{message} {status}");
         let breaks = ['\n', '\r', '\u{2028}', '\u{2029}'];
         prop_assert!(!line.contains(breaks), "{:?}", line);
+    }
+
+    #[test]
+    fn any_form_makes_one_json_log_line(
+        names in prop::collection::vec(
+            prop_oneof![
+                prop::sample::select(vec![
+                    "MessageSid", "From", "To", "Body", "ProfileName", "NumMedia", "MediaUrl0",
+                    "MediaContentType0", "MediaUrl9", "Latitude", "Longitude", "Address", "Label",
+                    "ButtonText", "ButtonPayload", "OriginalRepliedMessageSid", "MessageStatus",
+                    "ErrorCode", "ErrorUrl",
+                ]).prop_map(|name| name.as_bytes().to_vec()),
+                prop::collection::vec(any::<u8>(), 0..12),
+            ],
+            0..24,
+        ),
+        values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 24),
+    ) {
+        // Names and values of any bytes, joined as a form (a raw `&` or `=`
+        // in them only makes other pairs).
+        let mut form = Vec::new();
+        for (name, value) in names.iter().zip(&values) {
+            form.extend_from_slice(name);
+            form.push(b'=');
+            form.extend_from_slice(value);
+            form.push(b'&');
+        }
+        let params = Params::parse(b"", Some(&form));
+        let message = events::Message { params: &params, rule: Some("k\u{2028}"), repeat: true };
+        let status = events::Status { params: &params };
+        for event in [&message as &dyn logging::Event, &status] {
+            let mut line = Vec::new();
+            logging::json_line(&mut line, log::Level::Info, "target", event).unwrap();
+            prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+            prop_assert!(line.ends_with(b"\n"));
+            let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            let text = event.to_string();
+            prop_assert_eq!(json["message"].as_str(), Some(text.as_str()));
+            let sid = params.message_sid.map(|sid| sid.decode().into_owned());
+            prop_assert_eq!(json["sid"].as_str().map(str::to_owned), sid);
+        }
     }
 
     #[test]
@@ -101,7 +146,7 @@ proptest! {
         form in prop::collection::vec(
             prop_oneof![
                 any::<u8>(),
-                prop::sample::select(b"%+=&FromBody46726F6D".to_vec()),
+                prop::sample::select(b"%+=&FromBodyMessageSidMediaUrl046726F6D".to_vec()),
             ],
             0..200,
         ),
@@ -109,9 +154,12 @@ proptest! {
         let first = |name: &str| {
             form_urlencoded::parse(&form).find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
         };
-        let inbound = Inbound::parse(b"", Some(&form));
-        prop_assert_eq!(inbound.from.map(|v| v.into_owned()), first("From"));
-        prop_assert_eq!(inbound.body.map(|v| v.into_owned()), first("Body"));
+        let params = Params::parse(b"", Some(&form));
+        let text = |value: Option<params::Value<'_>>| value.map(|v| v.decode().into_owned());
+        prop_assert_eq!(text(params.from), first("From"));
+        prop_assert_eq!(text(params.body), first("Body"));
+        prop_assert_eq!(text(params.message_sid), first("MessageSid"));
+        prop_assert_eq!(text(params.media[0].url), first("MediaUrl0"));
     }
 
     #[test]
@@ -122,9 +170,9 @@ proptest! {
             .append_pair("Body", &body)
             .append_pair("Body", "later values lose")
             .finish();
-        let inbound = Inbound::parse(b"", Some(form.as_bytes()));
-        prop_assert_eq!(inbound.from.as_deref(), Some(from.as_str()));
-        prop_assert_eq!(inbound.body.as_deref(), Some(body.as_str()));
+        let params = Params::parse(b"", Some(form.as_bytes()));
+        prop_assert_eq!(params.from.map(|v| v.decode().into_owned()), Some(from));
+        prop_assert_eq!(params.body.map(|v| v.decode().into_owned()), Some(body));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use whatsapp_webhook::twilio::params::Inbound;
+use whatsapp_webhook::events;
+use whatsapp_webhook::twilio::params::Params;
 use whatsapp_webhook::twilio::signature;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,8 +16,14 @@ fuzz_target!(|data: &[u8]| {
         .map_or(0, |&at| usize::from(at))
         .min(data.len());
     let (query, form) = data.split_at(split);
-    let inbound = Inbound::parse(query, Some(form));
-    let line = format!("{} {}", inbound.sender(), inbound.text());
+    let params = Params::parse(query, Some(form));
+    let message = events::Message {
+        params: &params,
+        rule: None,
+        repeat: false,
+    };
+    let status = events::Status { params: &params };
+    let line = format!("{message} {status}");
     assert!(
         !line.contains(['\n', '\r', '\u{2028}', '\u{2029}']),
         "{line:?}"

@@ -36,6 +36,17 @@ pub struct Reply {
     media: Vec<String>,
 }
 
+impl Default for Reply {
+    /// No message: Twilio receives the message and sends nothing back.
+    fn default() -> Reply {
+        Reply {
+            text: String::new(),
+            removed: 0,
+            media: Vec::new(),
+        }
+    }
+}
+
 impl Reply {
     /// Checks `text` and keeps what Twilio can send.
     ///

@@ -254,10 +254,12 @@ impl Binary {
             seen: Vec::new(),
         };
         let line = binary.wait_for("listening on http://");
+        // The line is text or JSON: the address ends where the path starts.
         let addr = line
             .split("listening on http://")
             .nth(1)
-            .and_then(|rest| rest.strip_suffix("/whatsapp"))
+            .and_then(|rest| rest.split_once("/whatsapp"))
+            .map(|(addr, _)| addr)
             .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
         binary.addr = addr.parse().expect("address in the start-up line");
         binary
