@@ -52,7 +52,8 @@ impl Reply {
     ///
     /// Characters that XML 1.0 forbids (most C0 control characters, U+FFFE and
     /// U+FFFF) are removed: Twilio rejects a document that holds them with
-    /// error 12100. [`Reply::removed`] counts them, for a warning.
+    /// error 12100. [`Reply::removed`] counts them, for a warning. A text
+    /// of only whitespace is no text: Twilio has nothing to send.
     ///
     /// # Errors
     ///
@@ -64,9 +65,16 @@ impl Reply {
         if chars > MAX_MESSAGE_CHARS {
             return Err(TwimlError::TooLong { chars });
         }
+        let removed = text.chars().count() - chars;
+        // A blank message is no message: Twilio has nothing to send.
+        let text = if kept.trim().is_empty() {
+            String::new()
+        } else {
+            kept.into_owned()
+        };
         Ok(Reply {
-            removed: text.chars().count() - chars,
-            text: kept.into_owned(),
+            removed,
+            text,
             media: Vec::new(),
         })
     }
@@ -302,6 +310,16 @@ mod tests {
     #[test]
     fn reply_of_only_forbidden_characters_is_no_message_rather_than_an_empty_one() {
         assert_eq!(rendered("\u{0}\u{1}"), format!("{DECL}<Response />"));
+    }
+
+    #[test]
+    fn reply_of_only_whitespace_is_no_message_rather_than_a_blank_one() {
+        for blank in [" ", "\r", "\n\t ", "\u{0} \u{1}"] {
+            assert_eq!(rendered(blank), format!("{DECL}<Response />"), "{blank:?}");
+            assert!(Reply::new(blank).unwrap().is_silent());
+        }
+        assert_eq!(Reply::new("\u{0} \u{1}").unwrap().removed(), 2);
+        assert_eq!(Reply::new(" hi ").unwrap().text(), " hi ");
     }
 
     #[test]
