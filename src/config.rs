@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::check;
 use crate::logging;
 use crate::replies::{self, Rule, RuleError};
 use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
@@ -33,6 +34,11 @@ pub const HELP: &str = "\
 whatsapp-webhook: answers Twilio's inbound WhatsApp and SMS webhooks with TwiML
 
 Usage: whatsapp-webhook [OPTIONS]
+       whatsapp-webhook check [OPTIONS] [URL]
+
+Commands:
+  check  Sends the request Twilio sends for a WhatsApp message to the webhook
+         and says what Twilio would make of the answer (see check --help)
 
 Options:
       --host <ADDR>   Address to listen on: an IP address or localhost
@@ -82,8 +88,10 @@ into the WhatsApp Sandbox settings, under \"When a message comes in\".
 pub enum Command {
     /// Run the server with this configuration.
     Serve(Config),
-    /// Print [`HELP`].
-    Help,
+    /// Play Twilio against a webhook: `whatsapp-webhook check`.
+    Check(check::Options),
+    /// Print this help: [`HELP`], or `check`'s.
+    Help(&'static str),
     /// Print the name and version.
     Version,
 }
@@ -157,10 +165,20 @@ where
     let mut log_format = None;
     let mut media = Vec::new();
     let mut rules = Vec::new();
+    let mut args = args
+        .into_iter()
+        .map(|arg| -> OsString { arg.into() })
+        .peekable();
+    if args.next_if(|first| first == "check").is_some() {
+        return Ok(match check::options::parse(args, env)? {
+            Some(options) => Command::Check(options),
+            None => Command::Help(check::options::HELP),
+        });
+    }
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('h') | Long("help") => return Ok(Command::Help(HELP)),
             Short('V') | Long("version") => return Ok(Command::Version),
             Long("host") => host = Some(parser.value()?),
             Short('p') | Long("port") => port = Some(parser.value()?),
@@ -175,21 +193,11 @@ where
     }
 
     let mut config = Config::default();
-    if let Some(given) = given(host, "--host", "HOST", &env)? {
-        config.host = match parse_host(&given.text) {
-            Some(ip) => ip,
-            None => {
-                return Err(
-                    given.invalid("an IP address such as 127.0.0.1 or 0.0.0.0, or localhost")
-                );
-            }
-        };
+    if let Some(host) = self::host(host, &env)? {
+        config.host = host;
     }
-    if let Some(given) = given(port, "--port", "PORT", &env)? {
-        config.port = match given.text.parse() {
-            Ok(port) => port,
-            Err(_) => return Err(given.invalid("a port number from 0 to 65535")),
-        };
+    if let Some(port) = self::port(port, &env)? {
+        config.port = port;
     }
     if let Some(given) = given(timeout, "--timeout", "TIMEOUT", &env)? {
         config.timeout = match given.text.parse::<u64>() {
@@ -227,16 +235,7 @@ where
             .map_err(|source| ConfigError::Rule { origin, source })?;
         config.rules = rules;
     }
-    if let Some(given) = given(public_url, "--public-url", "PUBLIC_URL", &env)? {
-        config.public_url = match parse_public_url(&given.text) {
-            Some(url) => Some(url),
-            None => {
-                return Err(given.invalid(
-                    "an http or https URL without query, such as https://abc123.ngrok-free.app",
-                ));
-            }
-        };
-    }
+    config.public_url = self::public_url(public_url, &env)?;
     if let Some(given) = given(log_format, "--log-format", "LOG_FORMAT", &env)? {
         config.log_format = match given.text.parse() {
             Ok(format) => format,
@@ -276,9 +275,57 @@ where
     Ok(Some((values, origin)))
 }
 
+/// The address to listen on, from `--host` (given as `flag_value`) or
+/// `HOST`.
+pub(crate) fn host<E>(flag_value: Option<OsString>, env: &E) -> Result<Option<IpAddr>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let Some(given) = given(flag_value, "--host", "HOST", env)? else {
+        return Ok(None);
+    };
+    match parse_host(&given.text) {
+        Some(ip) => Ok(Some(ip)),
+        None => Err(given.invalid("an IP address such as 127.0.0.1 or 0.0.0.0, or localhost")),
+    }
+}
+
+/// The port to listen on, from `--port` (given as `flag_value`) or `PORT`.
+pub(crate) fn port<E>(flag_value: Option<OsString>, env: &E) -> Result<Option<u16>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let Some(given) = given(flag_value, "--port", "PORT", env)? else {
+        return Ok(None);
+    };
+    match given.text.parse() {
+        Ok(port) => Ok(Some(port)),
+        Err(_) => Err(given.invalid("a port number from 0 to 65535")),
+    }
+}
+
+/// The public URL, from `--public-url` (given as `flag_value`) or
+/// `PUBLIC_URL`, without trailing slashes.
+pub(crate) fn public_url<E>(
+    flag_value: Option<OsString>,
+    env: &E,
+) -> Result<Option<String>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let Some(given) = given(flag_value, "--public-url", "PUBLIC_URL", env)? else {
+        return Ok(None);
+    };
+    match parse_public_url(&given.text) {
+        Some(url) => Ok(Some(url)),
+        None => Err(given
+            .invalid("an http or https URL without query, such as https://abc123.ngrok-free.app")),
+    }
+}
+
 /// Reads a secret variable; secrets have no flag, because every user of the
 /// machine can read a process's arguments.
-fn secrets<E>(var: &'static str, env: &E) -> Result<Vec<signature::Secret>, ConfigError>
+pub(crate) fn secrets<E>(var: &'static str, env: &E) -> Result<Vec<signature::Secret>, ConfigError>
 where
     E: Fn(&str) -> Option<OsString>,
 {
@@ -590,9 +637,9 @@ mod tests {
     fn help_and_version_win_over_other_values() {
         assert_eq!(
             parse_with(&["--port", "99999", "--help"], &[]).unwrap(),
-            Command::Help
+            Command::Help(HELP)
         );
-        assert_eq!(parse_with(&["-h"], &[]).unwrap(), Command::Help);
+        assert_eq!(parse_with(&["-h"], &[]).unwrap(), Command::Help(HELP));
         assert_eq!(parse_with(&["--version"], &[]).unwrap(), Command::Version);
         assert_eq!(parse_with(&["-V"], &[]).unwrap(), Command::Version);
     }

@@ -3,16 +3,19 @@
 //!
 //! # Layout
 //!
-//! The crate has two halves and the app between them:
+//! The crate has two halves and the app between them, and `check`:
 //!
 //! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
-//!   [`signature`](twilio::signature)s and [`twiml`](twilio::twiml). Pure
-//!   functions, no sockets.
+//!   [`signature`](twilio::signature)s, [`twiml`](twilio::twiml) and the
+//!   [`verdict`](twilio::verdict) Twilio reaches on an answer. Pure
+//!   functions, no sockets, shared by the server and `check`.
 //! - [`http`]: the tiny_http edge: the [`server`](http::server) loop and
 //!   everything that keeps tiny_http answering when clients are slow,
 //!   hostile or too many.
 //! - The app: [`config`], keyword [`replies`], [`routes`], [`answer`]ing one
 //!   request, [`logging`] and [`signals`].
+//! - [`check`]: `whatsapp-webhook check` plays Twilio against a webhook,
+//!   with ureq, and says what Twilio would make of the answer.
 //!
 //! # How a request flows
 //!
@@ -60,6 +63,7 @@
 #![deny(missing_docs)]
 
 pub mod answer;
+pub mod check;
 pub mod config;
 pub mod events;
 pub mod http;

@@ -1,12 +1,14 @@
 //! The `whatsapp-webhook` binary: reads the configuration, starts logging and
-//! runs the server until `SIGTERM` or `SIGINT`. Exit status: 0 after `--help`,
-//! `--version` or a graceful stop; 1 when the server cannot start or has to
-//! stop (one last line says why: plain text, or a JSON `error` line with
-//! `LOG_FORMAT=json`); 2 for a bad flag or value.
+//! runs the server until `SIGTERM` or `SIGINT`, or runs `check`. Exit status:
+//! 0 after `--help`, `--version` or a graceful stop, or when `check` finds
+//! that Twilio would accept the answer; 1 when the server cannot start or has
+//! to stop (one last line says why: plain text, or a JSON `error` line with
+//! `LOG_FORMAT=json`), or when Twilio would not accept the answer; 2 for a bad
+//! flag or value.
 
 use std::process::ExitCode;
 
-use whatsapp_webhook::{Command, Server, config, logging, signals};
+use whatsapp_webhook::{Command, Server, check, config, logging, signals};
 
 fn main() -> ExitCode {
     let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
@@ -17,8 +19,8 @@ fn main() -> ExitCode {
         }
     };
     let config = match command {
-        Command::Help => {
-            print!("{}", config::HELP);
+        Command::Help(text) => {
+            print!("{text}");
             return ExitCode::SUCCESS;
         }
         Command::Version => {
@@ -26,6 +28,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Serve(config) => config,
+        Command::Check(options) => {
+            return match check::run(&options, &mut std::io::stdout().lock()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("whatsapp-webhook check: cannot write the report: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     logging::init(config.log_format);
     whatsapp_webhook::http::panics::install();

@@ -11,6 +11,7 @@ use whatsapp_webhook::logging;
 use whatsapp_webhook::logging::Escaped;
 use whatsapp_webhook::twilio::params::{self, Params};
 use whatsapp_webhook::twilio::twiml::{self, Reply};
+use whatsapp_webhook::twilio::verdict::{self, Answer, Verdict};
 
 /// Any text: a mix of every kind of character, XML's forbidden ones and
 /// markup included.
@@ -65,6 +66,45 @@ proptest! {
             prop_assert_eq!(messages.len(), 1);
             prop_assert_eq!(messages[0].tag_name().name(), "Message");
             prop_assert_eq!(own_text(messages[0]), expected);
+        }
+    }
+
+    #[test]
+    fn every_reply_the_server_renders_is_one_twilio_accepts(text in text()) {
+        let reply = Reply::new(&text).unwrap();
+        let body = reply.render();
+        let answer = Answer {
+            status: 200,
+            content_type: Some("text/xml; charset=utf-8"),
+            body: &body,
+            too_large: false,
+        };
+        let Verdict::Accepted(accepted) = verdict::judge(&answer) else {
+            panic!("refused: {:?}", String::from_utf8_lossy(&body));
+        };
+        prop_assert!(accepted.warnings.is_empty(), "{:?}", accepted.warnings);
+        if reply.is_silent() {
+            prop_assert!(accepted.messages.is_empty());
+        } else {
+            prop_assert_eq!(accepted.messages.len(), 1);
+            prop_assert_eq!(accepted.messages[0].text.as_str(), reply.text().trim());
+        }
+    }
+
+    #[test]
+    fn judging_any_answer_never_fails(
+        status in 0u16..1000,
+        content_type in prop::option::of("[ -~]{0,30}"),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        xml in "<Response>[<>/ a-zA-Z&;!\\[\\]-]{0,80}",
+    ) {
+        for body in [&body[..], xml.as_bytes()] {
+            let _ = verdict::judge(&Answer {
+                status,
+                content_type: content_type.as_deref(),
+                body,
+                too_large: false,
+            });
         }
     }
 

@@ -40,10 +40,18 @@ pub fn explain(code: u32) -> Option<&'static str> {
         11200 => "HTTP retrieval failure: Twilio got an error status, or no answer, from the URL",
         11205 => "HTTP connection failure: Twilio could not connect to the URL",
         11210 => "HTTP bad host name: Twilio could not resolve the URL's host",
+        11220 => "SSL/TLS handshake error: Twilio could not set up HTTPS with the URL's server",
+        11235 => "certificate invalid: the certificate does not name the URL's host",
+        11236 => "certificate invalid: the certificate has expired",
+        11237 => {
+            "certificate invalid: no path to a trusted authority (self-signed, or a missing \
+             intermediate certificate)"
+        }
         11750 => "TwiML response body too large: Twilio reads at most 64 kB",
         12100 => "document parse failure: the answer is not well-formed XML",
         12200 => "schema validation warning: the answer is XML, but not TwiML Twilio understands",
         12300 => "invalid Content-Type: Twilio reads TwiML only from an XML Content-Type",
+        14109 => "reply message limit exceeded: Twilio sends at most 10 replies to one message",
         21617 => "the message body exceeds the 1600 character limit",
         _ => return None,
     })

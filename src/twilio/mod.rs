@@ -1,11 +1,15 @@
 //! The Twilio side: what Twilio sends and what it expects back.
 //!
 //! Everything here is a pure function of bytes Twilio sends or will read:
-//! the request [`params`], the [`signature`] over them, the [`twiml`]
-//! documents that answer them, and the [`errors`] Twilio reports. Nothing
-//! here knows about sockets or tiny_http.
+//! the request [`params`] (and the [`inbound`] request `check` builds from
+//! them), the [`signature`] over them, the [`twiml`] documents that answer
+//! them, the [`verdict`] Twilio reaches on an answer, and the [`errors`]
+//! Twilio reports. Nothing here knows about sockets or tiny_http; the server
+//! and `check` both build on it.
 
 pub mod errors;
+pub mod inbound;
 pub mod params;
 pub mod signature;
 pub mod twiml;
+pub mod verdict;

@@ -157,7 +157,7 @@ fn text(writer: &mut Writer<Vec<u8>>, text: &str) {
 }
 
 /// An absolute http or https URL with a host, as Twilio fetches media from.
-fn is_media_url(url: &str) -> bool {
+pub fn is_media_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
