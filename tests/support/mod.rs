@@ -226,9 +226,9 @@ impl Binary {
         env!("CARGO_BIN_EXE_whatsapp-webhook")
     }
 
-    /// Runs the binary on 127.0.0.1 and a free port, with `args` and `env`
-    /// and without `RUST_LOG` unless `env` sets it, and waits until it logs
-    /// its address.
+    /// Runs the binary on 127.0.0.1 and a free port, with `args` and no
+    /// environment but `env` (whatever the user has exported: tokens,
+    /// `REPLY`, `RUST_LOG`...), and waits until it logs its address.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Binary {
         let mut command = Command::new(Binary::path());
         command
@@ -240,7 +240,7 @@ impl Binary {
     /// Like [`Binary::start`], for a prepared command.
     pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Binary {
         command
-            .env_remove("RUST_LOG")
+            .env_clear()
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -342,12 +342,12 @@ impl Drop for Binary {
     }
 }
 
-/// Runs the binary to completion with `args` and returns its status, stdout
-/// and stderr.
+/// Runs the binary to completion with `args` and no environment but `env`,
+/// and returns its status, stdout and stderr.
 pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
     let output = Command::new(Binary::path())
         .args(args)
-        .env_remove("RUST_LOG")
+        .env_clear()
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
