@@ -508,19 +508,25 @@ impl From<lexopt::Error> for ConfigError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
-        let env: Vec<(String, OsString)> = env
+    /// An environment holding exactly `vars`, for the `env` argument of
+    /// [`parse`] here and in `check`'s options.
+    pub(crate) fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, OsString)> = vars
             .iter()
             .map(|(name, value)| (name.to_string(), OsString::from(value)))
             .collect();
-        parse(args.iter().copied(), |name| {
-            env.iter()
+        move |name| {
+            vars.iter()
                 .find(|(var, _)| var == name)
                 .map(|(_, value)| value.clone())
-        })
+        }
+    }
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
+        parse(args.iter().copied(), env_of(env))
     }
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> Config {

@@ -267,15 +267,7 @@ mod tests {
     use super::*;
 
     fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Option<Options>, ConfigError> {
-        let env: Vec<(String, OsString)> = env
-            .iter()
-            .map(|(name, value)| (name.to_string(), OsString::from(value)))
-            .collect();
-        parse(args.iter().copied(), |name| {
-            env.iter()
-                .find(|(var, _)| var == name)
-                .map(|(_, value)| value.clone())
-        })
+        parse(args.iter().copied(), crate::config::tests::env_of(env))
     }
 
     fn options(args: &[&str], env: &[(&str, &str)]) -> Options {
