@@ -14,16 +14,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 use support::{
     Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, bare, connect, post_form, read_response,
+    still_waiting,
 };
-
-/// Whether the server has sent nothing on `stream` yet and not closed it.
-fn still_waiting(stream: &TcpStream) -> bool {
-    stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let waiting = matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-    stream.set_nonblocking(false).unwrap();
-    waiting
-}
 
 /// Everything the server sends until it closes the connection.
 fn until_closed(stream: &mut TcpStream) -> String {

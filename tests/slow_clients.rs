@@ -10,7 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use support::{Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, connect, post_form, read_response};
+use support::{
+    Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, connect, post_form, read_response, still_waiting,
+};
 
 /// The server's timeout in these tests, in seconds.
 const TIMEOUT: u64 = 3;
@@ -34,15 +36,6 @@ fn eventually(patience: Duration, mut check: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(100));
     }
     check()
-}
-
-/// Whether the server has sent nothing on `stream` yet and not closed it.
-fn still_waiting(stream: &TcpStream) -> bool {
-    stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let waiting = matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-    stream.set_nonblocking(false).unwrap();
-    waiting
 }
 
 /// Reads what the server sends until it closes; `None` if it keeps the
