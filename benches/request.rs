@@ -110,6 +110,7 @@ fn answer_a_message(bencher: Bencher) {
                 Some(FORM.len()),
                 MAX_BODY_BYTES,
                 None,
+                None::<fn() -> bool>,
                 &mut scratch,
             )
             .unwrap();

@@ -95,7 +95,7 @@ impl Webhook {
             if let Err(rejection) = self.check_signature(request, payload) {
                 warn!(
                     "rejected {} {}: {rejection}",
-                    request.method(),
+                    Escaped(request.method().as_str()),
                     Escaped(path)
                 );
                 return &self.forbidden;
@@ -121,7 +121,7 @@ impl Webhook {
                 info!(
                     "{} {} without MessageSid or From: a check, not a message from Twilio; \
                      answered with the {choice}",
-                    request.method(),
+                    Escaped(request.method().as_str()),
                     Escaped(path)
                 );
                 choice.answer

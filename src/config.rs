@@ -23,8 +23,10 @@ pub const DEFAULT_REPLY: &str = "What's app, doc?";
 /// The port used when none is configured.
 pub const DEFAULT_PORT: u16 = 8767;
 
-/// How long the server waits for a client when none is configured.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server waits for a client when none is configured: Twilio
+/// sends each request whole at once, and a client that stalls for longer
+/// holds a thread and two descriptors meanwhile.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The longest timeout accepted, in seconds.
 pub const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -56,10 +58,10 @@ Options:
                       more; an empty REPLY sends nothing
                       [env: ON_RULES, one rule per line]
       --timeout <SECONDS>
-                      How long a client may keep the server waiting for the
-                      next bytes of a request or for a whole body; idle
-                      connections close after it too (1 to 3600)
-                      [env: TIMEOUT] [default: 10]
+                      How long a client may keep the server waiting: for
+                      the next bytes of a request, for a whole body, and
+                      between requests on a connection (1 to 3600)
+                      [env: TIMEOUT] [default: 2]
       --public-url <URL>
                       The URL Twilio calls, up to the path this server sees,
                       such as https://abc123.ngrok-free.app; used to check
@@ -105,9 +107,9 @@ pub struct Config {
     /// The port to listen on; `0` asks the system for a free one. Defaults to
     /// [`DEFAULT_PORT`].
     pub port: u16,
-    /// How long a client may keep the server waiting for the next bytes of a
-    /// request or for a whole body; an idle connection closes after it.
-    /// Defaults to [`DEFAULT_TIMEOUT`].
+    /// How long a client may keep the server waiting: for the next bytes of
+    /// a request, for a whole body (the body deadline), and between requests
+    /// on a connection, which then closes. Defaults to [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// The reply sent to messages no rule answers, with any media. Defaults
     /// to [`DEFAULT_REPLY`] without media.
@@ -576,7 +578,7 @@ pub(crate) mod tests {
 
     #[test]
     fn timeout_is_whole_seconds_from_1_to_3600() {
-        assert_eq!(config(&[], &[]).timeout, Duration::from_secs(10));
+        assert_eq!(config(&[], &[]).timeout, Duration::from_secs(2));
         assert_eq!(
             config(&["--timeout", "1"], &[]).timeout,
             Duration::from_secs(1)

@@ -25,8 +25,8 @@
 //!    ([`twiml`](twilio::twiml), [`replies`],
 //!    [`response`](http::response)).
 //! 3. [`Server::run`] takes each request tiny_http has parsed and judges its
-//!    [`framing`](http::framing); the edge reads its body (on a body worker
-//!    if it may keep anyone waiting) and hands the app an
+//!    [`framing`](http::framing); the edge reads its body (on a reader of
+//!    its own if it may keep anyone waiting) and hands the app an
 //!    [`Incoming`](http::incoming::Incoming) request. [`answer`] then
 //!    [routes] it, reads its [`params`](twilio::params), checks
 //!    `X-Twilio-Signature` when a secret is set
@@ -36,12 +36,13 @@
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
-//! its own. What could make the loop wait on a client goes to body workers;
-//! timeouts come from the [`listener`](http::listener); a
+//! its own. What could make the loop wait on a client goes elsewhere: bodies
+//! still arriving to [`readers`](http::readers) of their own, answers to
+//! clients that do not read them to [`slow`](http::slow) lanes; timeouts
+//! come from the [`listener`](http::listener); a
 //! [`watchdog`](http::watchdog) checks that connections are still accepted,
 //! [`rescue`](http::rescue)s those tiny_http's thread pool left waiting, and
-//! gives up when tiny_http has leaked what cannot be had back;
-//! [`closing`](http::closing) connections get no more bytes; tiny_http's
+//! gives up when no connection can be answered; tiny_http's
 //! [`panics`](http::panics) are told as log lines; [`signals`] stop it all
 //! gracefully. The [`server`](http::server) module tells the whole story.
 //!

@@ -1,8 +1,8 @@
 //! Graceful stop on `SIGTERM` and `SIGINT`.
 //!
-//! The first signal asks the server to stop: the request loop finishes the
-//! requests tiny_http has already read, the body workers finish theirs, and
-//! the process exits with status 0. A second signal exits at once, with
+//! The first signal asks the server to stop: no new connection is accepted,
+//! the requests on those already accepted are answered, bodies still
+//! arriving are read, and the process exits with status 0. A second signal exits at once, with
 //! status 1. Handling the signals matters also when the server is PID 1 in a
 //! container, where a signal without a handler is ignored.
 
@@ -38,6 +38,8 @@ pub fn stop_on_signals(handle: Handle) -> io::Result<()> {
                     std::process::exit(1);
                 }
                 info!("shutting down ({name})");
+                // The watchdog, which writes out gathered lines, stops now.
+                crate::logging::flush();
                 stopping = true;
                 handle.stop();
             }

@@ -169,6 +169,7 @@ fn answer(webhook: &Webhook, mut request: Request, out: &mut Out, scratch: &mut 
             Some(length),
             MAX_BODY_BYTES,
             None,
+            None::<fn() -> bool>,
             scratch,
         )
         .unwrap();

@@ -1,7 +1,8 @@
 //! The tiny_http edge, over raw TCP to the built binary: no request makes the
-//! loop read from a client, a refusal is the last answer on its connection,
-//! every answer's bytes are the server's own, and a server tiny_http has
-//! leaked dry exits instead of living on answering nothing.
+//! loop read from a client, a refusal says `close` and its connection is let
+//! go, no request from a new connection is ever lost to what an old one from
+//! the same address and port did, every answer's bytes are the server's own,
+//! and a server that cannot answer exits saying what holds its connections.
 
 mod support;
 
@@ -98,109 +99,159 @@ fn an_upgrade_request_with_a_body_is_answered_once_the_body_arrives() {
     assert_eq!(response.header("Connection"), Some("close"));
 }
 
-#[test]
-fn a_refusal_is_the_last_answer_on_its_connection() {
-    let mut server = Binary::start(
-        &["--timeout", "1"],
-        &[("RUST_LOG", "whatsapp_webhook=debug")],
-    );
-    let mut stream = connect(server.addr);
-    let mut pipeline =
-        b"POST /whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nBody=x"
-            .to_vec();
-    pipeline.extend_from_slice(&post_form(TWILIO_WHATSAPP_FORM));
-    pipeline.extend_from_slice(&bare("GET", "/healthz"));
-    stream.write_all(&pipeline).unwrap();
-    let received = until_closed(&mut stream);
-    assert_eq!(statuses(&received), [400], "{received}");
-    assert!(received.contains("\r\nConnection: close\r\n"), "{received}");
-    assert!(received.ends_with("conflicting Content-Length headers\n"));
-    // The requests behind it were read, and neither processed nor answered.
-    server.wait_for("swallowed GET /healthz");
-    assert!(
-        !server
-            .seen
-            .iter()
-            .any(|line| line.contains("incoming message")),
-        "{:#?}",
-        server.seen
-    );
+/// How many connections to `port` the kernel shows open on the server's
+/// side (Linux), whatever their state.
+fn held_open(port: u16) -> usize {
+    whatsapp_webhook::http::sockets::connections(port)
+        .expect("Linux lists its connections")
+        .held()
+}
+
+/// Waits until `check` holds, or `patience` has passed; returns whether it
+/// held.
+fn eventually(patience: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    check()
 }
 
 #[test]
-fn a_refused_connection_stays_refused_however_many_others_are() {
-    let server = Binary::start(&["--timeout", "5"], &[]);
-    let bad = b"GET /whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n";
-    let mut first = connect(server.addr);
-    first.write_all(bad).unwrap();
-    let mut reader = BufReader::new(first.try_clone().unwrap());
-    assert_eq!(read_response(&mut reader, false).status(), 400);
-    // More refusals than the old table held, from other connections.
-    let others: Vec<TcpStream> = (0..300)
+fn a_refusal_says_close_and_its_connection_is_let_go_when_the_client_closes() {
+    // A timeout far longer than the wait below: a connection held until its
+    // timeout (as one held "closing" once was) fails the test.
+    let server = Binary::start(&["--timeout", "60"], &[]);
+    let port = server.addr.port();
+    let refusals: Vec<TcpStream> = (0..200)
         .map(|_| {
-            let mut other = connect(server.addr);
-            other.write_all(bad).unwrap();
-            other
+            let mut stream = connect(server.addr);
+            stream
+                .write_all(
+                    b"POST /whatsapp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                )
+                .unwrap();
+            stream
         })
         .collect();
-    for other in others {
-        assert_eq!(
-            read_response(&mut BufReader::new(other), false).status(),
-            400
-        );
+    for mut stream in refusals {
+        let received = until_closed_after_first(&mut stream);
+        assert!(received.starts_with("HTTP/1.1 411 "), "{received}");
+        assert!(received.contains("\r\nConnection: close\r\n"), "{received}");
     }
-    // The first connection still gets nothing for a request that would be
-    // answered anywhere else.
-    first.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
-    first.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(until_closed(&mut first), "");
+    assert!(
+        eventually(support::PATIENCE, || held_open(port) == 0),
+        "{} connections still held",
+        held_open(port)
+    );
     server
         .request(&post_form(TWILIO_WHATSAPP_FORM))
         .assert_twiml(DEFAULT_TWIML);
 }
 
-/// A connection from 127.0.0.1 and exactly `port`.
-fn connect_from(port: u16, server: SocketAddr) -> std::io::Result<TcpStream> {
+/// Reads one answer, then closes the connection as a client told `close`
+/// does, and returns what was read.
+fn until_closed_after_first(stream: &mut TcpStream) -> String {
+    let response = read_response(&mut BufReader::new(stream.try_clone().unwrap()), false);
+    let mut text = format!("{}\r\n", response.status_line);
+    for (name, value) in &response.headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    stream.shutdown(Shutdown::Both).unwrap();
+    text
+}
+
+#[test]
+fn what_a_client_sends_after_its_refused_request_is_read_as_its_next_requests() {
+    // tiny_http cannot close a connection: it reads on after a refusal. The
+    // bytes that follow are the same client's, on its own connection (a
+    // proxy re-frames requests and closes after a refusal: tests/deploy.rs).
+    let server = Binary::start(&[], &[]);
+    let mut stream = connect(server.addr);
+    let mut pipeline =
+        b"POST /whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 6\r\n\r\n"
+            .to_vec();
+    pipeline.extend_from_slice(&bare("GET", "/healthz"));
+    pipeline.extend_from_slice(b"not a request line\r\n\r\n");
+    stream.write_all(&pipeline).unwrap();
+    let received = until_closed(&mut stream);
+    assert_eq!(statuses(&received), [400, 200, 400], "{received}");
+    assert!(
+        received.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "the refusal comes first: {received}"
+    );
+    let refusal_end = received
+        .find("conflicting Content-Length headers\n")
+        .unwrap();
+    assert!(received[..refusal_end].contains("\r\nConnection: close\r\n"));
+}
+
+/// A client socket on 127.0.0.1 and `port` (0: the system picks).
+fn client_socket(port: u16) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
-    socket.connect_timeout(&server.into(), Duration::from_secs(1))?;
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(support::PATIENCE))?;
-    Ok(stream)
+    Ok(socket)
+}
+
+/// Connects from 127.0.0.1 and exactly `port`, retrying while the system
+/// still holds the previous connection from it.
+fn connect_from(port: u16, server: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + support::PATIENCE;
+    loop {
+        let attempt =
+            client_socket(port).and_then(|socket| socket.connect(&server.into()).map(|()| socket));
+        match attempt {
+            Ok(socket) => {
+                let stream: TcpStream = socket.into();
+                stream.set_read_timeout(Some(support::PATIENCE)).unwrap();
+                return stream;
+            }
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("port {port} not free yet: {error}");
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(error) => panic!("cannot connect from port {port} again: {error}"),
+        }
+    }
 }
 
 #[test]
 fn a_new_connection_from_a_refused_connections_address_and_port_is_served() {
-    let server = Binary::start(&["--timeout", "1"], &[]);
-    // A client port below the range the system hands out, so that no other
-    // connection (of the tests running alongside) takes it in between.
-    let offset = u16::try_from(std::process::id() % 1000).unwrap_or(0);
-    let (port, mut refused) = (20_000 + offset..32_000)
-        .step_by(1000)
-        .find_map(|port| Some((port, connect_from(port, server.addr).ok()?)))
-        .expect("a free client port");
-    refused
-        .write_all(b"GET /whatsapp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .unwrap();
-    assert_eq!(statuses(&until_closed(&mut refused)), [411]);
-    drop(refused);
-
-    // The same address and port can connect again once the old connection
-    // is gone on both sides; then it is a new connection, served as any.
-    let deadline = Instant::now() + support::PATIENCE;
-    let mut again = loop {
-        match connect_from(port, server.addr) {
-            Ok(stream) => break stream,
-            Err(error) if Instant::now() < deadline => {
-                eprintln!("port {port} not free yet: {error}");
-                thread::sleep(Duration::from_millis(200));
+    // As behind a proxy on the same host: every connection from 127.0.0.1,
+    // ports reused as soon as they are free. The refused client resets or
+    // closes, and its address and port connect again at once.
+    let server = Binary::start(&["--timeout", "60"], &[]);
+    for close in ["reset", "close"] {
+        for round in 0..5 {
+            let socket = client_socket(0).unwrap();
+            socket.connect(&server.addr.into()).unwrap();
+            let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+            let mut refused: TcpStream = socket.into();
+            refused
+                .write_all(
+                    b"GET /whatsapp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                )
+                .unwrap();
+            let response = read_response(&mut BufReader::new(refused.try_clone().unwrap()), false);
+            assert_eq!(response.status(), 411);
+            if close == "reset" {
+                socket2::SockRef::from(&refused)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
             }
-            Err(error) => panic!("cannot connect from port {port} again: {error}"),
+            drop(refused);
+
+            let mut again = connect_from(port, server.addr);
+            again.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
+            let response = read_response(&mut BufReader::new(again), false);
+            assert_eq!(response.status(), 200, "after a {close}, round {round}");
+            response.assert_twiml(DEFAULT_TWIML);
         }
-    };
-    again.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
-    read_response(&mut BufReader::new(again), false).assert_twiml(DEFAULT_TWIML);
+    }
 }
 
 #[test]
@@ -289,8 +340,62 @@ fn a_server_tiny_http_has_leaked_dry_exits_1_with_one_clear_line() {
     );
     assert!(reasons[0].contains("exiting so that a supervisor can start the server again"));
     assert!(
+        reasons[0].contains("most descriptors are held by connections tiny_http has lost"),
+        "{reasons:?}"
+    );
+    assert!(
         !server.seen.iter().any(|line| line.contains("panicked at")),
         "{:#?}",
         server.seen
     );
+}
+
+#[test]
+fn a_server_held_dry_by_live_slow_clients_says_so_when_it_exits() {
+    // Slowloris: more connections than half the descriptors, each sending
+    // a header line well within the timeout, for as long as the server runs.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(Binary::path())
+        .args(["--host", "127.0.0.1", "--port", "0", "--timeout", "1"]);
+    let mut server = Binary::start_command(command, &[]);
+    let mut attackers: Vec<TcpStream> = (0..40)
+        .filter_map(|_| TcpStream::connect_timeout(&server.addr, Duration::from_secs(1)).ok())
+        .collect();
+    for stream in &mut attackers {
+        let _ = stream.write_all(b"GET /whatsapp HTTP/1.1\r\nHost: x\r\n");
+    }
+    let keep_sending = thread::spawn(move || {
+        let deadline = Instant::now() + support::PATIENCE;
+        while Instant::now() < deadline {
+            let mut sent = 0;
+            for stream in &mut attackers {
+                if stream.write_all(b"X-A: b\r\n").is_ok() {
+                    sent += 1;
+                }
+            }
+            if sent == 0 {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let status = server.wait_for_exit();
+    assert_eq!(status.code(), Some(1), "{:#?}", server.seen);
+    let reason = server
+        .seen
+        .iter()
+        .find(|line| line.starts_with("whatsapp-webhook: "))
+        .unwrap_or_else(|| panic!("no reason: {:#?}", server.seen));
+    assert!(
+        reason.contains("most descriptors are held by live connections"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("tiny_http has lost"),
+        "live connections are not leaked ones: {reason}"
+    );
+    keep_sending.join().unwrap();
 }

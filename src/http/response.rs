@@ -198,9 +198,16 @@ impl Out {
         close: bool,
         patience: Duration,
     ) -> io::Result<()> {
+        self.render(answer, head_only, close);
+        write_within(writer, &self.buffer, patience)
+    }
+
+    /// Renders `answer` with the current `Date` into this writer's buffer,
+    /// and returns the bytes.
+    pub fn render(&mut self, answer: &Prepared, head_only: bool, close: bool) -> &[u8] {
         self.buffer.clear();
         answer.render(self.clock.now(), head_only, close, &mut self.buffer);
-        write_within(writer, &self.buffer, patience)
+        &self.buffer
     }
 }
 
@@ -209,7 +216,11 @@ impl Out {
 /// larger writes straight to the socket, whose own write timeout bounds each
 /// attempt; checking between attempts bounds the whole answer, so a client
 /// that reads a little at a time cannot hold the writer for long.
-fn write_within(writer: &mut dyn Write, mut bytes: &[u8], patience: Duration) -> io::Result<()> {
+pub fn write_within(
+    writer: &mut dyn Write,
+    mut bytes: &[u8],
+    patience: Duration,
+) -> io::Result<()> {
     let deadline = Instant::now() + patience;
     while !bytes.is_empty() {
         match writer.write(bytes) {

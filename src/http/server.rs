@@ -7,16 +7,20 @@
 //!   request tiny_http has parsed. It never reads from a client: a request
 //!   whose body tiny_http already holds, or that has none, is answered from
 //!   memory (every request Twilio sends with a body up to 1 KiB); any other
-//!   goes to a body worker.
-//! - **Body workers** ([`BODY_WORKERS`] threads) take every request whose
-//!   body is still on the socket, or is the socket itself (`Connection:
-//!   upgrade`): reading it, and even dropping the request (tiny_http then
-//!   reads and discards the body), waits for the client. A client that
-//!   stalls mid-body holds one worker until the timeout, and no one else.
+//!   goes to a body [reader](crate::http::readers).
+//! - **Body readers** take every request whose body is still on the socket,
+//!   or is the socket itself (`Connection: upgrade`), each on a thread of
+//!   its own: reading it, and even dropping the request (tiny_http then
+//!   reads and discards the body), waits for the client. A body must arrive
+//!   whole within the timeout; a stalled one delays only itself, and when
+//!   too many are being read at once the oldest is dropped.
 //! - **tiny_http** reads each connection on a thread of its own. Every
 //!   accepted socket inherits read and write timeouts from the listening
-//!   socket ([`listener`]), so a connection idle
-//!   mid-headers or between requests closes after the timeout.
+//!   socket ([`listener`]), so a connection idle mid-headers or between
+//!   requests closes after the timeout.
+//! - **[Slow clients](crate::http::slow)**: a client address to which a write
+//!   has timed out gets its answers written on a thread of its own, so that
+//!   a client that does not read never makes the loop wait.
 //! - **The [watchdog](crate::http::watchdog)** proves every second that
 //!   connections are still accepted. tiny_http's accept thread ends for good
 //!   on its first accept error (running out of file descriptors, or the
@@ -24,8 +28,8 @@
 //!   tiny_http server on the same socket, while it goes on answering the old
 //!   one's connections; a thread then drains the old one until its
 //!   connections fall silent. If no connection at all can be answered for
-//!   six times the timeout, the server stops with an error, so that a
-//!   supervisor can start it again.
+//!   six times the timeout, the server stops with an error that says what
+//!   holds the connections, so that a supervisor can start it again.
 //!
 //! # Answers
 //!
@@ -37,28 +41,35 @@
 //!
 //! A request is refused before any of its body is read when its framing is
 //! ambiguous or its body too large ([`framing`]). A refusal says
-//! `Connection: close` and is the last thing written on its connection, which
-//! is then held [closing](crate::http::closing): every later request on it is
-//! swallowed. tiny_http reads and discards a refused request's body before
-//! its answer can be written, and to do so allocates the whole announced
-//! length at once; a request announcing more than this process can allocate
-//! is therefore *parked* instead, unanswered, for the life of the process; if
+//! `Connection: close`, and then the connection is let go at once: tiny_http
+//! has no call that closes a connection, so it reads on until the client
+//! closes, as a client told `close` does, or falls silent for the timeout.
+//! Whatever the client sent after the refused request is read as requests
+//! and answered (bytes that are not a request get tiny_http's own `400`): a
+//! proxy re-frames every request and closes its connection after the
+//! refusal, and a request from a new connection is never mistaken for one
+//! from an old connection that had the same address and port.
+//!
+//! tiny_http reads and discards a refused request's body before its answer
+//! can be written, and to do so allocates the whole announced length at
+//! once; a request announcing more than this process can allocate is
+//! therefore *parked* instead, unanswered, for the life of the process; if
 //! too many pile up, the server stops with an error rather than run out of
 //! file descriptors.
 //!
 //! # Stopping
 //!
-//! [`Handle::stop`] stops accepting work gracefully: requests tiny_http has
-//! already read, or reads within a moment, are answered with
-//! `Connection: close`; body workers finish theirs; then [`Server::run`]
-//! returns.
+//! [`Handle::stop`] stops accepting connections at once (the listening
+//! socket is shut, so new ones are refused by the system), answers every
+//! request that arrives on the connections already accepted with
+//! `Connection: close`, waits for bodies still arriving (within the
+//! timeout), and then [`Server::run`] returns.
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -69,29 +80,28 @@ use tiny_http::{HTTPVersion, Method, Request};
 use crate::answer::Webhook;
 use crate::config::Config;
 use crate::http::body::{self, BodyError, MAX_BODY_BYTES};
-use crate::http::closing::Closing;
 use crate::http::framing::{self, Body, Refusal};
 use crate::http::incoming::Incoming;
 use crate::http::listener::{self, WRITE_TIMEOUT};
+use crate::http::readers::{Cancel, Readers};
 use crate::http::rescue::Recent;
 use crate::http::response::{Out, Prepared};
+use crate::http::slow::{self, Slow};
+use crate::http::sockets::{self, Connections};
 use crate::http::watchdog::{Duties, Report, Watchdog};
 use crate::logging::Escaped;
 use crate::routes::WEBHOOK_PATH;
-
-/// How many threads read bodies that are still on the socket.
-pub const BODY_WORKERS: usize = 16;
 
 /// How often the watchdog probes, at most.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How many timeouts without a single answered probe before the server
 /// gives up: by then idle connections have long been closed, and whatever
-/// still holds the descriptors is not coming back.
+/// still holds the descriptors is not letting go.
 const GIVE_UP_TIMEOUTS: u32 = 6;
 
-/// At a stop, how long the loop waits for one more request tiny_http may
-/// still be reading before it considers every request in flight answered.
+/// At a stop, how long without a request before the loop looks whether a
+/// connection may still bring one.
 const STOP_QUIET: Duration = Duration::from_millis(200);
 
 /// A bound server, ready to [`run`](Server::run).
@@ -110,8 +120,8 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Asks the server to stop: requests already read are answered, then
-    /// [`Server::run`] returns.
+    /// Asks the server to stop: connections are no longer accepted, requests
+    /// on those already accepted are answered, then [`Server::run`] returns.
     pub fn stop(&self) {
         self.control.raise(Event::Stop);
     }
@@ -145,22 +155,24 @@ impl Server {
             event: Mutex::new(None),
             stopping: AtomicBool::new(false),
         });
-        let (jobs, receiver) = mpsc::channel();
+        // A connection waiting on a body, or with answers no one reads, holds
+        // two descriptors and a thread or two: keep most descriptors for work.
+        let waiting_bound = usize::try_from(file_limit / 8)
+            .unwrap_or(usize::MAX)
+            .clamp(16, 1024);
         let core = Arc::new(Core {
             webhook: Webhook::new(config),
             refusals: Refusal::ALL
                 .map(|refusal| Prepared::text(refusal.status(), refusal.reason())),
             bug: Prepared::text(500, "internal server error\n"),
-            // tiny_http gives a connection up after a timeout of silence;
-            // a closing one is held a little longer than that.
-            closing: Arc::new(Closing::new(config.timeout + Duration::from_secs(1))),
+            readers: Arc::new(Readers::new(waiting_bound)),
+            slow: Arc::new(Slow::new(
+                WRITE_TIMEOUT,
+                config.timeout + Duration::from_secs(1),
+                waiting_bound,
+            )),
             arrivals: Arc::new(AtomicUsize::new(0)),
-            jobs,
-            receiver: Mutex::new(receiver),
-            // Each parked request holds two descriptors; keep most for work.
-            max_parked: usize::try_from(file_limit / 8)
-                .unwrap_or(usize::MAX)
-                .max(16),
+            max_parked: waiting_bound,
             parked: AtomicUsize::new(0),
             threads: Mutex::new(Vec::new()),
             timeout: config.timeout,
@@ -196,16 +208,7 @@ impl Server {
     /// announcing impossible bodies have been parked, or when no connection
     /// could be answered for six times the timeout.
     pub fn run(self) -> Result<(), ServerError> {
-        for number in 1..=BODY_WORKERS {
-            let core = Arc::clone(&self.core);
-            let worker = thread::Builder::new()
-                .name(format!("body-{number}"))
-                .spawn(move || core.work())
-                .map_err(ServerError::Setup)?;
-            self.core.keep(worker);
-        }
         let duties = Duties {
-            closing: Arc::clone(&self.core.closing),
             arrivals: Arc::clone(&self.core.arrivals),
             after_arrivals: self.timeout,
             give_up: self.timeout * GIVE_UP_TIMEOUTS,
@@ -249,10 +252,10 @@ impl Server {
                     last_failure,
                 })) => {
                     break Err(ServerError::Fatal(format!(
-                        "no connection could be answered for {}s (last probe: {last_failure}): \
-                         tiny_http holds connections and descriptors it will never give back; \
-                         exiting so that a supervisor can start the server again",
-                        silent.as_secs()
+                        "no connection could be answered for {}s (last probe: {last_failure}); \
+                         {}; exiting so that a supervisor can start the server again",
+                        silent.as_secs(),
+                        why_no_answer(sockets::connections(self.local_addr.port())),
                     )));
                 }
                 Some(Event::Watchdog(Report::ListenerDead(reason))) => {
@@ -280,12 +283,19 @@ impl Server {
                 }
             }
         };
+        watchdog.stop();
+        // New connections are refused by the system from now on; tiny_http's
+        // accept thread ends with an error, which the loop no longer heeds.
+        if let Err(error) = socket2::SockRef::from(&self.listener).shutdown(Shutdown::Read) {
+            debug!("cannot stop listening: {error}");
+        }
+        let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
         if outcome.is_ok() {
             self.core
-                .answer_the_last(&current, &mut local, self.timeout);
+                .answer_the_last(&current, &mut local, self.local_addr.port(), deadline);
         }
-        self.core.finish(self.timeout + Duration::from_secs(1));
-        watchdog.stop();
+        self.core.finish(deadline);
+        crate::logging::flush();
         outcome
     }
 
@@ -318,6 +328,28 @@ fn listener_stopped(listener: &mut Backoff, reason: &dyn fmt::Display) {
     } else {
         debug!("the listener stopped accepting connections again ({reason})");
     }
+}
+
+/// What holds the connections when none can be answered, from what the
+/// kernel lists: clients still connected will let go when they stop (or
+/// when the process restarts); connections their clients closed long ago
+/// and no thread let go are lost to tiny_http for good.
+fn why_no_answer(connections: Option<Connections>) -> String {
+    let Some(connections) = connections else {
+        return "the connections holding the descriptors cannot be listed on this system"
+            .to_owned();
+    };
+    let cause = if connections.held() == 0 {
+        "none is held, so the descriptors are held by something else in this process"
+    } else if connections.connected() > connections.abandoned {
+        "most descriptors are held by live connections: clients that keep connections open \
+         and send slowly (a slow-client attack; a proxy that reads whole requests keeps them \
+         away, see docs/design.md)"
+    } else {
+        "most descriptors are held by connections tiny_http has lost and will never give back \
+         (such as HTTP/2.0 request lines; a proxy in front keeps them away, see docs/design.md)"
+    };
+    format!("{connections}: {cause}")
 }
 
 /// A tiny_http server accepting on (a duplicate of) `listener`.
@@ -463,7 +495,7 @@ impl Control {
     }
 }
 
-/// What answering needs, shared by the loop, the body workers and drain
+/// What answering needs, shared by the loop, the body readers and drain
 /// threads.
 struct Core {
     webhook: Webhook,
@@ -471,12 +503,10 @@ struct Core {
     refusals: [Prepared; Refusal::ALL.len()],
     /// The answer when answering panicked.
     bug: Prepared,
-    closing: Arc<Closing>,
+    readers: Arc<Readers>,
+    slow: Arc<Slow>,
     /// New connections noticed since the watchdog last looked.
     arrivals: Arc<AtomicUsize>,
-    /// Work for the body workers; `None` ends one.
-    jobs: Sender<Option<Job>>,
-    receiver: Mutex<Receiver<Option<Job>>>,
     max_parked: usize,
     parked: AtomicUsize,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -484,8 +514,8 @@ struct Core {
     control: Arc<Control>,
 }
 
-/// What one thread needs to answer: a body buffer, a clock and an output
-/// buffer, and the clients it has seen lately.
+/// What a thread that takes requests from tiny_http needs: buffers for the
+/// body and the answer, and the clients it has seen lately.
 #[derive(Debug)]
 struct Local {
     body: Vec<u8>,
@@ -503,14 +533,7 @@ impl Default for Local {
     }
 }
 
-/// Work for a body worker: a request whose body may keep it waiting.
-struct Job {
-    request: Request,
-    peer: Option<SocketAddr>,
-    body: Body,
-    work: Work,
-}
-
+/// What to do with a request whose body may keep its reader waiting.
 #[derive(Debug, Clone, Copy)]
 enum Work {
     /// Read the body, then answer.
@@ -520,14 +543,12 @@ enum Work {
     },
     /// Answer a refusal (tiny_http discards the body first).
     Refuse(Refusal),
-    /// A request on a closing connection: drop it unanswered.
-    Swallow,
 }
 
 impl Core {
-    /// Answers a request, or hands it to a body worker if getting at its
+    /// Answers a request, or hands it to a body reader if getting at its
     /// body could wait on the client.
-    fn dispatch(&self, request: Request, local: &mut Local) {
+    fn dispatch(self: &Arc<Self>, request: Request, local: &mut Local) {
         let peer = request.remote_addr().copied();
         let framing = framing::judge(
             request
@@ -537,60 +558,77 @@ impl Core {
             *request.http_version() == HTTPVersion(1, 0),
             MAX_BODY_BYTES as u64,
         );
-        let work = match peer {
-            Some(peer) if self.closing.holds(peer) => Work::Swallow,
-            _ => match framing.refusal {
-                Some(refusal) => Work::Refuse(refusal),
-                None => Work::Serve {
-                    close: framing.last || self.control.stopping(),
-                },
+        let work = match framing.refusal {
+            Some(refusal) => Work::Refuse(refusal),
+            None => Work::Serve {
+                close: framing.last || self.control.stopping(),
             },
         };
         if let (Some(peer), Work::Serve { .. }) = (peer, work) {
             local.recent.note(peer, &self.arrivals);
         }
         if framing.body.may_wait() {
-            let job = Job {
-                request,
-                peer,
-                body: framing.body,
-                work,
-            };
-            if let Err(mpsc::SendError(Some(job))) = self.jobs.send(Some(job)) {
-                // Cannot happen while `self` holds the receiver; if it did,
-                // answering here is better than losing the request.
-                self.run_job(job, local);
-            }
-            return;
+            return self.read_elsewhere(request, peer, framing.body, work);
         }
         match work {
-            Work::Serve { close } => self.serve(request, peer, framing.body, close, None, local),
-            Work::Refuse(refusal) => self.refuse(request, peer, refusal, local),
-            Work::Swallow => self.swallow(request, peer),
+            Work::Serve { close } => self.serve(
+                request,
+                peer,
+                framing.body,
+                close,
+                None,
+                &mut local.body,
+                &mut local.out,
+            ),
+            Work::Refuse(refusal) => self.refuse(request, peer, refusal, &mut local.out),
         }
     }
 
-    /// A body worker's loop.
-    fn work(&self) {
-        let mut local = Local::default();
-        loop {
-            // Waiting for a job while holding the lock lets exactly one idle
-            // worker wait on the channel; the others wait for the lock.
-            let job = lock(&self.receiver).recv();
-            match job {
-                Ok(Some(job)) => self.run_job(job, &mut local),
-                Ok(None) | Err(_) => return,
+    /// Hands a request whose body is still on the socket to a reader of its
+    /// own.
+    fn read_elsewhere(
+        self: &Arc<Self>,
+        request: Request,
+        peer: Option<SocketAddr>,
+        body: Body,
+        work: Work,
+    ) {
+        // The request moves into the reader's work; if no thread can be
+        // started, it comes back to be answered here, the only choice left.
+        let job = Arc::new(Mutex::new(Some(request)));
+        let core = Arc::clone(self);
+        let handed = Arc::clone(&job);
+        let started = self.readers.start(move |cancel| {
+            if let Some(request) = lock(&handed).take() {
+                core.read_and_answer(request, peer, body, work, cancel);
+            }
+        });
+        match started {
+            Ok(0) => {}
+            Ok(_) => debug!(
+                "{} request bodies are still arriving: the oldest is dropped",
+                self.readers.bound()
+            ),
+            Err(error) => {
+                warn!("cannot start a thread to read a request body: {error}; reading it here");
+                if let Some(request) = lock(&job).take() {
+                    self.read_and_answer(request, peer, body, work, &Cancel::default());
+                }
             }
         }
     }
 
-    fn run_job(&self, job: Job, local: &mut Local) {
-        let Job {
-            request,
-            peer,
-            body,
-            work,
-        } = job;
+    /// A body reader's work: reads the body within the timeout and answers,
+    /// or answers a refusal.
+    fn read_and_answer(
+        &self,
+        request: Request,
+        peer: Option<SocketAddr>,
+        body: Body,
+        work: Work,
+        cancel: &Cancel,
+    ) {
+        let mut out = Out::default();
         // Dropping a request whose body is still on the socket makes
         // tiny_http allocate the rest of the body at once.
         let discards = matches!(body, Body::Waiting { .. }) && !matches!(work, Work::Serve { .. });
@@ -600,103 +638,83 @@ impl Core {
         match work {
             Work::Serve { close } => {
                 let deadline = Instant::now() + self.timeout;
-                self.serve(request, peer, body, close, Some(deadline), local);
+                let mut buffer = Vec::new();
+                self.serve(
+                    request,
+                    peer,
+                    body,
+                    close,
+                    Some((deadline, cancel)),
+                    &mut buffer,
+                    &mut out,
+                );
             }
-            Work::Refuse(refusal) => self.refuse(request, peer, refusal, local),
-            Work::Swallow => self.swallow(request, peer),
-        }
-        if let Some(peer) = peer {
-            // Discarding the body took a while: the connection was busy.
-            self.closing.touch(peer);
+            Work::Refuse(refusal) => self.refuse(request, peer, refusal, &mut out),
         }
     }
 
-    /// Reads the body (within `deadline` when it is still on the socket),
-    /// asks the app for the answer, and sends it.
+    /// Reads the body (within `waiting`'s deadline, and until told to stop,
+    /// when it is still on the socket), asks the app for the answer, and
+    /// sends it.
+    #[allow(clippy::too_many_arguments)] // one request's parts, and buffers
     fn serve(
         &self,
         mut request: Request,
         peer: Option<SocketAddr>,
         body: Body,
         close: bool,
-        deadline: Option<Instant>,
-        local: &mut Local,
+        waiting: Option<(Instant, &Cancel)>,
+        buffer: &mut Vec<u8>,
+        out: &mut Out,
     ) {
-        local.body.clear();
+        buffer.clear();
         let length = usize::try_from(body.length()).unwrap_or(usize::MAX);
         if length > 0 {
+            let (deadline, cancel) = waiting.unzip();
             let read = body::read_body(
                 request.as_reader(),
                 Some(length),
                 MAX_BODY_BYTES,
                 deadline,
-                &mut local.body,
+                cancel.map(|cancel| move || cancel.is_set()),
+                buffer,
             );
             if let Err(error) = read {
-                debug!("{} {}: {error}", request.method(), path(&request));
+                debug!("{} {}: {error}", method(&request), path(&request));
                 let refusal = match error {
                     BodyError::TooLarge { .. } => Refusal::TooLarge,
                     BodyError::TimedOut => Refusal::BodyTimedOut,
+                    BodyError::Dropped => Refusal::BodyDropped,
                     BodyError::Short { .. } => Refusal::BodyShort,
                     BodyError::Io(_) => Refusal::BodyUnreadable,
                 };
-                return self.refuse(request, peer, refusal, local);
+                return self.refuse(request, peer, refusal, out);
             }
         }
-        let incoming = Incoming::new(&request, &local.body);
+        let incoming = Incoming::new(&request, buffer);
         // A panic is a bug, but must not end the thread that serves
         // everyone else; the panic hook has logged it.
         let answer = panic::catch_unwind(AssertUnwindSafe(|| self.webhook.answer(&incoming)))
             .unwrap_or(&self.bug);
-        self.send(request, peer, answer, close, &mut local.out);
+        self.send(request, peer, answer, close, out);
     }
 
-    /// Answers `refusal` with `Connection: close` and holds the connection
-    /// closing.
-    fn refuse(
-        &self,
-        request: Request,
-        peer: Option<SocketAddr>,
-        refusal: Refusal,
-        local: &mut Local,
-    ) {
+    /// Answers `refusal` with `Connection: close`, and lets the connection
+    /// go.
+    fn refuse(&self, request: Request, peer: Option<SocketAddr>, refusal: Refusal, out: &mut Out) {
         warn!(
             "refused {} {} from {}: {}",
-            request.method(),
+            method(&request),
             path(&request),
             peer.map_or_else(|| "?".to_owned(), |peer| peer.to_string()),
             refusal.reason().trim_end()
         );
-        let head_only = *request.method() == Method::Head;
-        let mut writer = request.into_writer();
-        let answer = &self.refusals[refusal.index()];
-        if let Err(error) = local
-            .out
-            .write(&mut writer, answer, head_only, true, WRITE_TIMEOUT)
-        {
-            debug!("refusal {} not delivered: {error}", answer.status());
-        }
-        if let Some(peer) = peer {
-            self.closing.hold(peer, writer);
-        }
+        self.send(request, peer, &self.refusals[refusal.index()], true, out);
     }
 
-    /// Drops a request from a closing connection unanswered; its writer
-    /// becomes the one held.
-    fn swallow(&self, request: Request, peer: Option<SocketAddr>) {
-        debug!(
-            "swallowed {} {} from a connection already refused",
-            request.method(),
-            path(&request)
-        );
-        let writer = request.into_writer();
-        if let Some(peer) = peer {
-            self.closing.hold(peer, writer);
-        }
-    }
-
-    /// Writes an answer from the app. A client that leaves no room for it
-    /// in time is not reading: its connection is held closing.
+    /// Writes an answer: at once, or on the lane of a client that does not
+    /// read its answers. A client that leaves no room for it in time gets a
+    /// lane for the answers to come.
     fn send(
         &self,
         request: Request,
@@ -705,39 +723,40 @@ impl Core {
         close: bool,
         out: &mut Out,
     ) {
+        // A standard method's clone allocates nothing.
         let method = request.method().clone();
+        let head_only = method == Method::Head;
         let status = answer.status();
+        let shown = Escaped(method.as_str());
         let mut writer = request.into_writer();
-        match out.write(
-            &mut writer,
-            answer,
-            method == Method::Head,
-            close,
-            WRITE_TIMEOUT,
-        ) {
-            Ok(()) => debug!("{method} -> {status}"),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                debug!("{method} -> {status}, but the client did not read it in time");
-                if let Some(peer) = peer {
-                    debug!(
-                        "{peer} does not read its answers: nothing more is written on its \
-                         connection"
-                    );
-                    self.closing.hold(peer, writer);
-                }
+        let Some(peer) = peer else {
+            if let Err(error) = out.write(&mut writer, answer, head_only, close, WRITE_TIMEOUT) {
+                debug!("{shown} -> {status}, but the client did not get it: {error}");
             }
-            Err(error) => debug!("{method} -> {status}, but the client did not get it: {error}"),
+            return;
+        };
+        if self.slow.has(peer) {
+            let bytes = out.render(answer, head_only, close).to_vec();
+            match self.slow.hand(peer, slow::Answer { writer, bytes }) {
+                Ok(()) => return,
+                // The lane ended meanwhile: the client reads again.
+                Err(back) => writer = back.writer,
+            }
+        }
+        match out.write(&mut writer, answer, head_only, close, WRITE_TIMEOUT) {
+            Ok(()) => debug!("{shown} -> {status}"),
+            Err(error) if slow::timed_out(&error) => {
+                debug!("{shown} -> {status}, but {peer} did not read it in time");
+                drop(writer);
+                self.slow.open(peer);
+            }
+            Err(error) => debug!("{shown} -> {status}, but the client did not get it: {error}"),
         }
     }
 
     /// Serves a retired tiny_http server's remaining requests until none has
     /// come for `idle`, or the server stops.
-    fn drain(&self, old: &tiny_http::Server, idle: Duration) {
+    fn drain(self: &Arc<Self>, old: &tiny_http::Server, idle: Duration) {
         let mut local = Local::default();
         let tick = Duration::from_millis(200);
         let mut quiet = Duration::ZERO;
@@ -754,22 +773,42 @@ impl Core {
         debug!("drained an old listener");
     }
 
-    /// At a stop: answers what tiny_http has read, or reads within a
-    /// moment, with `Connection: close`, for at most `limit`.
-    fn answer_the_last(&self, current: &tiny_http::Server, local: &mut Local, limit: Duration) {
-        let until = Instant::now() + limit;
-        let mut last = Instant::now();
+    /// At a stop, once no new connection is accepted: answers what arrives
+    /// on the connections already open, with `Connection: close`, until
+    /// none of them can still bring a request, or `deadline`.
+    fn answer_the_last(
+        self: &Arc<Self>,
+        current: &tiny_http::Server,
+        local: &mut Local,
+        port: u16,
+        deadline: Instant,
+    ) {
+        let began = Instant::now();
+        let mut last = began;
         let mut answered = 0_usize;
-        while last.elapsed() < STOP_QUIET && Instant::now() < until {
+        while Instant::now() < deadline {
             // Nothing but a request counts as activity: the accept thread
-            // ending (its socket's timeout, now that probes stop) or a late
-            // wake-up does not.
-            if let Ok(Some(request)) =
-                current.recv_timeout(STOP_QUIET.saturating_sub(last.elapsed()))
-            {
+            // ending (the listener was shut) or a late wake-up does not.
+            if let Ok(Some(request)) = current.recv_timeout(STOP_QUIET / 4) {
                 answered += 1;
                 last = Instant::now();
                 self.dispatch(request, local);
+                continue;
+            }
+            if last.elapsed() < STOP_QUIET {
+                continue;
+            }
+            // The watchdog, which writes out gathered lines, has stopped.
+            crate::logging::flush();
+            // A connection still open may be bringing a request (its head or
+            // small body still arriving), or be idle; only the kernel knows
+            // that it is there. Without its list, wait out the timeout.
+            let may_bring_more = match sockets::connections(port) {
+                Some(open) => open.connected() > 0,
+                None => began.elapsed() < self.timeout,
+            };
+            if !may_bring_more {
+                break;
             }
         }
         debug!("answered {answered} requests that arrived as the server stopped");
@@ -783,7 +822,7 @@ impl Core {
         let count = self.parked.fetch_add(1, Ordering::Relaxed) + 1;
         let why = match work {
             Work::Refuse(refusal) => refusal.reason().trim_end(),
-            _ => "an earlier request on its connection was refused",
+            Work::Serve { .. } => "its body could not be read",
         };
         warn!(
             "parked a request announcing {length} bytes ({why}): tiny_http cannot discard a body \
@@ -804,14 +843,12 @@ impl Core {
         threads.push(thread);
     }
 
-    /// Stops the body workers once the requests they hold are answered, and
-    /// waits up to `grace` for them and for drain threads.
-    fn finish(&self, grace: Duration) {
-        for _ in 0..BODY_WORKERS {
-            // The receiver lives as long as `self`.
-            let _ = self.jobs.send(None);
+    /// Waits until `deadline` for the body readers and drain threads.
+    fn finish(&self, deadline: Instant) {
+        let reading = self.readers.wait_until_idle(deadline);
+        if reading > 0 {
+            debug!("{reading} request bodies were still arriving when the server stopped");
         }
-        let deadline = Instant::now() + grace;
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             while !thread.is_finished() && Instant::now() < deadline {
@@ -822,6 +859,11 @@ impl Core {
             }
         }
     }
+}
+
+/// The method of a request, for a log line: a client chooses it.
+fn method(request: &Request) -> Escaped<'_> {
+    Escaped(request.method().as_str())
 }
 
 /// The path of a request, for a log line.
@@ -895,3 +937,33 @@ impl fmt::Display for ServerError {
 }
 
 impl std::error::Error for ServerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_give_up_line_names_what_holds_the_connections() {
+        let live = Connections {
+            live: 900,
+            unread: 3,
+            abandoned: 2,
+            queued: 7,
+        };
+        let said = why_no_answer(Some(live));
+        assert!(
+            said.starts_with("905 connections held: 903 with their clients still connected"),
+            "{said}"
+        );
+        assert!(said.contains("live connections: clients that keep connections open"));
+        let leaked = Connections {
+            live: 1,
+            unread: 2,
+            abandoned: 40,
+            queued: 0,
+        };
+        assert!(why_no_answer(Some(leaked)).contains("connections tiny_http has lost"));
+        assert!(why_no_answer(Some(Connections::default())).contains("none is held"));
+        assert!(why_no_answer(None).contains("cannot be listed"));
+    }
+}

@@ -27,9 +27,8 @@
 //! thread after that long without a connection.
 //!
 //! Between probes, every [`TICK`], the watchdog releases connections
-//! tiny_http's thread pool may have left waiting (see [`rescue`]), ends
-//! [`Closing`] connections that have been silent long enough, and writes
-//! out the log lines gathered (see [`logging`](crate::logging)).
+//! tiny_http's thread pool may have left waiting (see [`rescue`]), and
+//! writes out the log lines gathered (see [`logging`](crate::logging)).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -38,7 +37,6 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::http::closing::Closing;
 use crate::http::rescue;
 
 /// How often the watchdog wakes up between probes.
@@ -67,8 +65,6 @@ pub enum Report {
 /// What the watchdog looks after besides probing.
 #[derive(Debug)]
 pub struct Duties {
-    /// Connections to end once silent.
-    pub closing: Arc<Closing>,
     /// New connections the request loops have noticed since the last tick.
     pub arrivals: Arc<AtomicUsize>,
     /// How long after the last new connection a few connections may still
@@ -145,7 +141,6 @@ fn watch<F: Fn(Report)>(
         if release > 0 {
             rescue::release(target, release);
         }
-        duties.closing.sweep();
         crate::logging::flush();
         if last_probe.elapsed() < interval {
             continue;
@@ -314,7 +309,6 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (reports, received) = std::sync::mpsc::channel();
         let duties = Duties {
-            closing: Arc::new(Closing::new(Duration::from_secs(1))),
             arrivals: Arc::new(AtomicUsize::new(0)),
             after_arrivals: Duration::from_secs(1),
             give_up: Duration::from_millis(1500),
