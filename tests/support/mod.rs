@@ -380,3 +380,52 @@ fn stderr_lines(stderr: ChildStderr) -> Receiver<String> {
     });
     receiver
 }
+
+/// `X-Twilio-Signature` for a form `POST` of `form` to `url`, made here from
+/// Twilio's documented rule, not by the crate under test: Base64 of
+/// HMAC-SHA1, keyed with the Auth Token, over the URL followed by every
+/// parameter's name and value, sorted by name (and, for one name, by value).
+pub fn twilio_signature(token: &str, url: &str, form: &str) -> String {
+    use base64::Engine;
+    use hmac::digest::KeyInit;
+    use hmac::{Hmac, Mac};
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
+    params.sort();
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(url.as_bytes());
+    for (name, value) in &params {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A `POST /whatsapp` with a form body, signed as Twilio signs it for `url`
+/// with `token`.
+pub fn signed_post(token: &str, url: &str, form: &str) -> Vec<u8> {
+    let signature = twilio_signature(token, url, form);
+    format!(
+        "POST /whatsapp HTTP/1.1\r\nHost: example.com\r\nX-Twilio-Signature: {signature}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .into_bytes()
+}
+
+/// Writes why a test checked nothing where the person running the tests
+/// sees it: `eprintln!` would be captured and shown only on failure.
+pub fn skipped(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// `name` on `PATH`, or at one of `elsewhere` (nginx is in /usr/sbin, which
+/// is not on every user's `PATH`).
+pub fn program(name: &str, elsewhere: &[&str]) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .chain(elsewhere.iter().map(std::path::PathBuf::from))
+        .find(|candidate| candidate.is_file())
+}
