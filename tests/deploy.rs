@@ -12,7 +12,7 @@
 mod support;
 
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{self, Child, Command, Stdio};
@@ -20,27 +20,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Binary, DEFAULT_TWIML, PATIENCE, TWILIO_WHATSAPP_FORM, connect, read_response};
+use support::{
+    Binary, DEFAULT_TWIML, PATIENCE, TWILIO_WHATSAPP_FORM, connect, program, read_response, skipped,
+};
 use whatsapp_webhook::twilio::signature::{self, Secret};
 
 const TOKEN: &str = "12345678901234567890123456789012";
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
-
-/// Writes why a test checked nothing where the person running the tests
-/// sees it: `eprintln!` would be captured and shown only on failure.
-fn skipped(test: &str, why: &str) {
-    let _ = writeln!(io::stderr(), "SKIPPED {test}: {why}");
-}
-
-/// `name` on `PATH`, or at one of `elsewhere` (nginx is in /usr/sbin, which
-/// is not on every user's `PATH`).
-fn program(name: &str, elsewhere: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .chain(elsewhere.iter().map(PathBuf::from))
-        .find(|candidate| candidate.is_file())
-}
 
 fn nginx() -> Option<PathBuf> {
     program("nginx", &["/usr/sbin/nginx", "/usr/local/nginx/sbin/nginx"])
@@ -174,7 +160,7 @@ impl Proxy {
             let shipped =
                 fs::read_to_string(format!("{DEPLOY}/Caddyfile")).expect("read Caddyfile");
             let site = "hooks.example.com {\n";
-            let upstream = "reverse_proxy 127.0.0.1:8767\n";
+            let upstream = "reverse_proxy 127.0.0.1:8767 {\n";
             let global = "\n{\n";
             for part in [site, upstream, global] {
                 assert_eq!(
@@ -185,7 +171,7 @@ impl Proxy {
             }
             let config = shipped
                 .replace(site, &format!("http://:{} {{\n", addr.port()))
-                .replace(upstream, &format!("reverse_proxy {server}\n"))
+                .replace(upstream, &format!("reverse_proxy {server} {{\n"))
                 .replace(global, "\n{\n\tadmin off\n\tdefault_bind 127.0.0.1\n");
             fs::write(dir.join("Caddyfile"), config).expect("write the Caddyfile");
             let mut command = Command::new(caddy);
@@ -667,10 +653,34 @@ fn what_tiny_http_cannot_survive_is_stopped_at_caddy_or_the_server() {
     let Some(caddy) = caddy() else {
         return skipped("deploy: hostile requests through Caddy", "caddy not found");
     };
-    let server = server_with_64_descriptors();
+    let mut server = server_with_64_descriptors();
     let proxy = Proxy::caddy(&caddy, server.addr);
 
     http2_request_lines_get_505(&proxy);
+
+    // Caddy streams a chunked body on in chunks of its own framing: the
+    // server refuses it (411), and tiny_http, reading on, meets Caddy's
+    // first chunk size, which is no request. A request in the body never
+    // reaches the server as one.
+    let hidden = b"GET /healthz?hidden HTTP/1.1\r\nHost: hooks.example.com\r\n\r\n";
+    let mut request = b"POST /whatsapp HTTP/1.1\r\nHost: hooks.example.com\r\n\
+        Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    request.extend_from_slice(format!("{:x}\r\n", hidden.len()).as_bytes());
+    request.extend_from_slice(hidden);
+    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    assert_eq!(proxy.request(&request).status(), 411);
+    let answered = answered_until_marker(&mut server, &proxy);
+    assert!(
+        answered
+            .iter()
+            .any(|line| line.contains("refused POST /whatsapp")),
+        "the server refused it: {answered:#?}"
+    );
+    assert!(
+        !answered.iter().any(|line| line.contains("GET -> ")),
+        "{answered:#?}"
+    );
 
     // Caddy reads a Transfer-Encoding as Go does and streams the body on
     // chunked: the server refuses that, and the request behind it is
