@@ -118,7 +118,7 @@ fn answer_a_message(bencher: Bencher) {
             sink.clear();
             out.write(
                 &mut sink,
-                answer,
+                &answer,
                 false,
                 false,
                 std::time::Duration::from_secs(1),

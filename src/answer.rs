@@ -7,27 +7,93 @@
 //! from Twilio (no `MessageSid`, no `From`). A delivery status, at
 //! `/whatsapp` or `/status`, gets an empty `<Response />`, never a reply.
 //!
-//! [`Webhook::answer`] returns one of the answers [`Prepared`] when the
-//! webhook was built, and never writes anything itself: the edge decides
-//! where and when the answer is sent.
+//! [`Webhook::answer`] says *what* to answer, as an [`Answer`]: a TwiML
+//! document (rendered when the webhook was built, for a fixed reply) or a
+//! short text. It never writes anything itself: the edge, which sees a
+//! request through the [`Request`] trait, decides where and when the answer
+//! is sent, and writes its bytes.
+
+use std::borrow::Cow;
 
 use log::{Level, debug, info, warn};
 
 use crate::config::Config;
 use crate::events;
-use crate::http::incoming::Incoming;
-use crate::http::response::Prepared;
 use crate::logging::{self, Escaped};
 use crate::repeats::Repeats;
 use crate::replies::Replies;
-use crate::routes::{self, HEALTH_METHODS, Route, WEBHOOK_METHODS, WEBHOOK_PATH};
+use crate::routes::{self, Route, WEBHOOK_PATH};
 use crate::twilio::params::{self, Kind, Params};
 use crate::twilio::signature::{
     self, AUTH_TOKEN_VAR, Keys, Payload, SETTINGS_HEADER, SHARED_KEY_VAR, SIGNATURE_HEADER, Verdict,
 };
 use crate::twilio::twiml::Reply;
 
-/// The webhook: every answer, and the signature settings, built once.
+/// A request whose framing was accepted and whose body has been read, as
+/// the app sees it; the edge implements it.
+pub trait Request {
+    /// The method, as sent (`GET`, `POST`...).
+    fn method(&self) -> &str;
+    /// The request target as received: path and query string.
+    fn target(&self) -> &str;
+    /// The value of the first header called `name` (compared ignoring case).
+    fn header(&self, name: &str) -> Option<&str>;
+    /// The body, whole.
+    fn body(&self) -> &[u8];
+}
+
+/// What to answer a request. The edge writes the bytes: the status line,
+/// `Date`, `Content-Type`, `Content-Length`, any `Allow`, and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<'a> {
+    /// `200 OK` with a TwiML document (`text/xml`).
+    Twiml(Cow<'a, [u8]>),
+    /// A short `text/plain` answer.
+    Text {
+        /// The status code.
+        status: u16,
+        /// The body.
+        text: &'static str,
+        /// The `Allow` header of a `405`: the methods the path serves.
+        allow: Option<&'static str>,
+    },
+}
+
+impl Answer<'_> {
+    /// A plain-text answer without `Allow`.
+    pub const fn text(status: u16, text: &'static str) -> Answer<'static> {
+        Answer::Text {
+            status,
+            text,
+            allow: None,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Answer::Twiml(_) => 200,
+            Answer::Text { status, .. } => *status,
+        }
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Answer::Twiml(document) => document,
+            Answer::Text { text, .. } => text.as_bytes(),
+        }
+    }
+}
+
+const HEALTH: Answer<'static> = Answer::text(200, "ok\n");
+const NOT_FOUND: Answer<'static> = Answer::text(404, "not found\n");
+const FORBIDDEN: Answer<'static> = Answer::text(403, "invalid or missing Twilio signature\n");
+const NOT_A_STATUS: Answer<'static> =
+    Answer::text(400, "not a status callback: no MessageStatus\n");
+
+/// The webhook: every reply rendered, and the signature settings, built
+/// once.
 #[derive(Debug)]
 pub struct Webhook {
     replies: Replies,
@@ -35,51 +101,39 @@ pub struct Webhook {
     keys: Keys,
     public_url: Option<String>,
     /// The answer to a delivery status: `<Response />`.
-    acknowledged: Prepared,
-    not_a_status: Prepared,
-    health: Prepared,
-    not_found: Prepared,
-    webhook_not_allowed: Prepared,
-    health_not_allowed: Prepared,
-    forbidden: Prepared,
+    acknowledged: Box<[u8]>,
 }
 
 impl Webhook {
-    /// Renders every answer of `config`, and logs what the configuration
+    /// Renders every reply of `config`, and logs what the configuration
     /// means for the messages to come.
     pub fn new(config: &Config) -> Webhook {
         log_settings(config);
-        let not_allowed = Prepared::text(405, "method not allowed\n");
         Webhook {
             replies: Replies::new(&config.reply, &config.rules),
             repeats: Repeats::new(),
             keys: config.keys.clone(),
             public_url: config.public_url.clone(),
-            acknowledged: Prepared::twiml(Reply::default().render()),
-            not_a_status: Prepared::text(400, "not a status callback: no MessageStatus\n"),
-            health: Prepared::text(200, "ok\n"),
-            not_found: Prepared::text(404, "not found\n"),
-            webhook_not_allowed: not_allowed.clone().with_header("Allow", WEBHOOK_METHODS),
-            health_not_allowed: not_allowed.with_header("Allow", HEALTH_METHODS),
-            forbidden: Prepared::text(403, "invalid or missing Twilio signature\n"),
+            acknowledged: Reply::default().render().into_boxed_slice(),
         }
     }
 
     /// The answer to `request`.
-    pub fn answer(&self, request: &Incoming<'_>) -> &Prepared {
+    pub fn answer(&self, request: &impl Request) -> Answer<'_> {
         match routes::route(request.method(), request.target()) {
             Route::Webhook => self.webhook(request, false),
             Route::Status => self.webhook(request, true),
-            Route::Health => &self.health,
-            Route::NotFound => &self.not_found,
-            Route::MethodNotAllowed {
-                allow: WEBHOOK_METHODS,
-            } => &self.webhook_not_allowed,
-            Route::MethodNotAllowed { .. } => &self.health_not_allowed,
+            Route::Health => HEALTH,
+            Route::NotFound => NOT_FOUND,
+            Route::MethodNotAllowed { allow } => Answer::Text {
+                status: 405,
+                text: "method not allowed\n",
+                allow: Some(allow),
+            },
         }
     }
 
-    fn webhook(&self, request: &Incoming<'_>, status_only: bool) -> &Prepared {
+    fn webhook(&self, request: &impl Request, status_only: bool) -> Answer<'_> {
         let (path, query) = routes::split_url(request.target());
         let is_form = request.header("Content-Type").is_some_and(params::is_form);
         if !self.keys.is_empty() {
@@ -95,10 +149,10 @@ impl Webhook {
             if let Err(rejection) = self.check_signature(request, payload) {
                 warn!(
                     "rejected {} {}: {rejection}",
-                    Escaped(request.method().as_str()),
+                    Escaped(request.method()),
                     Escaped(path)
                 );
-                return &self.forbidden;
+                return FORBIDDEN;
             }
         }
         let form = is_form.then_some(request.body());
@@ -113,18 +167,18 @@ impl Webhook {
                     Level::Info
                 };
                 logging::emit(level, module_path!(), &status);
-                &self.acknowledged
+                Answer::Twiml(Cow::Borrowed(&self.acknowledged))
             }
-            _ if status_only => &self.not_a_status,
+            _ if status_only => NOT_A_STATUS,
             Kind::Check => {
                 let choice = self.replies.choose_for(params.body);
                 info!(
                     "{} {} without MessageSid or From: a check, not a message from Twilio; \
                      answered with the {choice}",
-                    Escaped(request.method().as_str()),
+                    Escaped(request.method()),
                     Escaped(path)
                 );
-                choice.answer
+                Answer::Twiml(Cow::Borrowed(choice.twiml))
             }
             Kind::Message | Kind::Fallback => {
                 let choice = self.replies.choose_for(params.body);
@@ -142,14 +196,14 @@ impl Webhook {
                     Level::Info
                 };
                 logging::emit(level, module_path!(), &message);
-                choice.answer
+                Answer::Twiml(Cow::Borrowed(choice.twiml))
             }
         }
     }
 
     /// Checks `X-Twilio-Signature`; the error says why a request is refused
     /// and which URL was checked, never a secret or an expected signature.
-    fn check_signature(&self, request: &Incoming<'_>, payload: Payload<'_>) -> Result<(), String> {
+    fn check_signature(&self, request: &impl Request, payload: Payload<'_>) -> Result<(), String> {
         let Some(url) = signature::request_url(
             self.public_url.as_deref(),
             request.header("X-Forwarded-Proto"),
@@ -177,7 +231,7 @@ impl Webhook {
 }
 
 /// At `debug`, every parameter received and Twilio's idempotency token.
-fn log_received(request: &Incoming<'_>, params: &Params<'_>, query: &str, form: Option<&[u8]>) {
+fn log_received(request: &impl Request, params: &Params<'_>, query: &str, form: Option<&[u8]>) {
     if !log::log_enabled!(Level::Debug) {
         return;
     }
@@ -258,29 +312,60 @@ fn log_settings(config: &Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tiny_http::{Method, Request, TestRequest};
 
-    fn answer_to(webhook: &Webhook, request: TestRequest, body: &str) -> (u16, String) {
-        let request: Request = request.into();
-        let answer = webhook.answer(&Incoming::new(&request, body.as_bytes()));
+    /// A request without a socket.
+    struct Fake {
+        method: &'static str,
+        target: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        body: &'static str,
+    }
+
+    impl Request for Fake {
+        fn method(&self) -> &str {
+            self.method
+        }
+        fn target(&self) -> &str {
+            self.target
+        }
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(field, _)| field.eq_ignore_ascii_case(name))
+                .map(|(_, value)| *value)
+        }
+        fn body(&self) -> &[u8] {
+            self.body.as_bytes()
+        }
+    }
+
+    fn answer_to(webhook: &Webhook, request: Fake) -> (u16, String) {
+        let answer = webhook.answer(&request);
         (
             answer.status(),
             String::from_utf8(answer.body().to_vec()).unwrap(),
         )
     }
 
+    fn get(target: &'static str) -> Fake {
+        Fake {
+            method: "GET",
+            target,
+            headers: &[],
+            body: "",
+        }
+    }
+
     #[test]
     fn a_form_post_is_answered_with_the_reply_without_a_socket() {
         let webhook = Webhook::new(&Config::default());
-        let request = TestRequest::new()
-            .with_method(Method::Post)
-            .with_path("/whatsapp")
-            .with_header(
-                "Content-Type: application/x-www-form-urlencoded"
-                    .parse()
-                    .unwrap(),
-            );
-        let (status, body) = answer_to(&webhook, request, "From=a&Body=b");
+        let request = Fake {
+            method: "POST",
+            target: "/whatsapp",
+            headers: &[("content-type", "application/x-www-form-urlencoded")],
+            body: "From=a&Body=b",
+        };
+        let (status, body) = answer_to(&webhook, request);
         assert_eq!(status, 200);
         assert!(
             body.contains("<Message>What's app, doc?</Message>"),
@@ -291,21 +376,22 @@ mod tests {
     #[test]
     fn routes_map_to_plain_text_answers() {
         let webhook = Webhook::new(&Config::default());
-        let get = |path: &str| TestRequest::new().with_method(Method::Get).with_path(path);
+        assert_eq!(answer_to(&webhook, get("/healthz")), (200, "ok\n".into()));
         assert_eq!(
-            answer_to(&webhook, get("/healthz"), ""),
-            (200, "ok\n".into())
-        );
-        assert_eq!(
-            answer_to(&webhook, get("/nope"), ""),
+            answer_to(&webhook, get("/nope")),
             (404, "not found\n".into())
         );
-        let delete = TestRequest::new()
-            .with_method(Method::Delete)
-            .with_path("/whatsapp");
+        let delete = Fake {
+            method: "DELETE",
+            ..get("/whatsapp")
+        };
         assert_eq!(
-            answer_to(&webhook, delete, ""),
-            (405, "method not allowed\n".into())
+            webhook.answer(&delete),
+            Answer::Text {
+                status: 405,
+                text: "method not allowed\n",
+                allow: Some("GET, HEAD, POST")
+            }
         );
     }
 }

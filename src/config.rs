@@ -1,5 +1,6 @@
-//! Configuration: command-line flags and environment variables become a
-//! checked [`Config`].
+//! Configuration: the server's command-line flags and environment variables
+//! become a checked [`Config`]. Which command runs (the server or `check`)
+//! is the [`cli`](crate::cli)'s to decide.
 //!
 //! Every setting has a flag and an environment variable; the flag wins. All
 //! defaults live in [`Config::default`]. Nothing here touches the network or
@@ -11,7 +12,6 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::check;
 use crate::logging;
 use crate::replies::{self, Rule, RuleError};
 use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
@@ -85,15 +85,13 @@ Twilio: run `ngrok http 8767`, then paste https://<id>.ngrok-free.app/whatsapp
 into the WhatsApp Sandbox settings, under \"When a message comes in\".
 ";
 
-/// What the command line asks for.
+/// What the server's command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Parsed {
     /// Run the server with this configuration.
     Serve(Config),
-    /// Play Twilio against a webhook: `whatsapp-webhook check`.
-    Check(check::Options),
-    /// Print this help: [`HELP`], or `check`'s.
-    Help(&'static str),
+    /// Print [`HELP`].
+    Help,
     /// Print the name and version.
     Version,
 }
@@ -144,14 +142,14 @@ impl Default for Config {
     }
 }
 
-/// Reads the command line (without the program name) and the environment,
-/// looked up through `env`.
+/// Reads the server's command line (without the program name) and the
+/// environment, looked up through `env`.
 ///
 /// # Errors
 ///
 /// Fails on an unknown option, a missing value, a value that is not UTF-8,
 /// or a value that is out of range; the error names the flag or variable.
-pub fn parse<A, E>(args: A, env: E) -> Result<Command, ConfigError>
+pub fn parse<A, E>(args: A, env: E) -> Result<Parsed, ConfigError>
 where
     A: IntoIterator,
     A::Item: Into<OsString>,
@@ -167,21 +165,11 @@ where
     let mut log_format = None;
     let mut media = Vec::new();
     let mut rules = Vec::new();
-    let mut args = args
-        .into_iter()
-        .map(|arg| -> OsString { arg.into() })
-        .peekable();
-    if args.next_if(|first| first == "check").is_some() {
-        return Ok(match check::options::parse(args, env)? {
-            Some(options) => Command::Check(options),
-            None => Command::Help(check::options::HELP),
-        });
-    }
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(HELP)),
-            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
             Long("host") => host = Some(parser.value()?),
             Short('p') | Long("port") => port = Some(parser.value()?),
             Long("reply") => reply = Some(parser.value()?),
@@ -246,7 +234,7 @@ where
     }
     config.keys.auth_tokens = secrets(AUTH_TOKEN_VAR, &env)?;
     config.keys.shared_keys = secrets(SHARED_KEY_VAR, &env)?;
-    Ok(Command::Serve(config))
+    Ok(Parsed::Serve(config))
 }
 
 /// The values of a repeatable flag, or else the environment variable's,
@@ -527,13 +515,13 @@ pub(crate) mod tests {
         }
     }
 
-    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, ConfigError> {
         parse(args.iter().copied(), env_of(env))
     }
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
         match parse_with(args, env) {
-            Ok(Command::Serve(config)) => config,
+            Ok(Parsed::Serve(config)) => config,
             other => panic!("expected a configuration, got {other:?}"),
         }
     }
@@ -645,11 +633,11 @@ pub(crate) mod tests {
     fn help_and_version_win_over_other_values() {
         assert_eq!(
             parse_with(&["--port", "99999", "--help"], &[]).unwrap(),
-            Command::Help(HELP)
+            Parsed::Help
         );
-        assert_eq!(parse_with(&["-h"], &[]).unwrap(), Command::Help(HELP));
-        assert_eq!(parse_with(&["--version"], &[]).unwrap(), Command::Version);
-        assert_eq!(parse_with(&["-V"], &[]).unwrap(), Command::Version);
+        assert_eq!(parse_with(&["-h"], &[]).unwrap(), Parsed::Help);
+        assert_eq!(parse_with(&["--version"], &[]).unwrap(), Parsed::Version);
+        assert_eq!(parse_with(&["-V"], &[]).unwrap(), Parsed::Version);
     }
 
     #[test]

@@ -3,36 +3,41 @@
 //!
 //! # Layout
 //!
-//! The crate has two halves and the app between them, and `check`:
+//! The crate has two halves and the app between them, and `check`; arrows
+//! go down only (entry, then edge, then app, then Twilio):
 //!
+//! - The entry: the [`cli`] picks the command; [`signals`] stop the server.
+//! - [`http`]: the tiny_http edge: the [`server`](http::server) loop and
+//!   everything that keeps tiny_http answering when clients are slow,
+//!   hostile or too many. The only part that knows tiny_http, sockets and
+//!   the bytes of an answer.
+//! - The app: [`config`], keyword [`replies`], [`routes`], [`answer`]ing one
+//!   request, the [`events`] it logs, [`repeats`]. It says *what* to answer
+//!   ([`answer::Answer`]) and never imports from [`http`].
 //! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
 //!   [`signature`](twilio::signature)s, [`twiml`](twilio::twiml) and the
 //!   [`verdict`](twilio::verdict) Twilio reaches on an answer. Pure
 //!   functions, no sockets, shared by the server and `check`.
-//! - [`http`]: the tiny_http edge: the [`server`](http::server) loop and
-//!   everything that keeps tiny_http answering when clients are slow,
-//!   hostile or too many.
-//! - The app: [`config`], keyword [`replies`], [`routes`], [`answer`]ing one
-//!   request, [`logging`] and [`signals`].
 //! - [`check`]: `whatsapp-webhook check` plays Twilio against a webhook,
 //!   with ureq, and says what Twilio would make of the answer.
+//! - [`logging`] is used by every part, and uses none.
 //!
 //! # How a request flows
 //!
-//! 1. [`config::parse`] turns flags and environment variables into a
-//!    [`Config`]; the reply is checked against Twilio's rules there.
-//! 2. [`Server::bind`] binds the socket and renders every answer once
-//!    ([`twiml`](twilio::twiml), [`replies`],
-//!    [`response`](http::response)).
+//! 1. [`cli::parse`] turns flags and environment variables into a
+//!    [`Config`] ([`config::parse`]); the reply is checked against Twilio's
+//!    rules there.
+//! 2. [`Server::bind`] binds the socket and renders every reply once
+//!    ([`twiml`](twilio::twiml), [`replies`]).
 //! 3. [`Server::run`] takes each request tiny_http has parsed and judges its
 //!    [`framing`](http::framing); the edge reads its body (on a reader of
-//!    its own if it may keep anyone waiting) and hands the app an
-//!    [`Incoming`](http::incoming::Incoming) request. [`answer`] then
-//!    [routes] it, reads its [`params`](twilio::params), checks
-//!    `X-Twilio-Signature` when a secret is set
-//!    ([`signature`](twilio::signature)), picks the reply a keyword rule or
-//!    the default gives, and logs the message; the edge writes the prepared
-//!    answer's bytes itself.
+//!    its own if it may keep anyone waiting) and hands the app the request
+//!    ([`answer::Request`]). [`answer`] then [routes] it, reads its
+//!    [`params`](twilio::params), checks `X-Twilio-Signature` when a secret
+//!    is set ([`signature`](twilio::signature)), picks the reply a keyword
+//!    rule or the default gives, logs the message, and says what to answer;
+//!    the edge writes the answer's bytes itself
+//!    ([`response`](http::response)).
 //!
 //! The server is synchronous on purpose: one loop answers requests from
 //! memory in microseconds, and tiny_http reads each connection on a thread of
@@ -65,6 +70,7 @@
 
 pub mod answer;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod events;
 pub mod http;
@@ -75,5 +81,6 @@ pub mod routes;
 pub mod signals;
 pub mod twilio;
 
-pub use config::{Command, Config, ConfigError};
+pub use cli::Command;
+pub use config::{Config, ConfigError};
 pub use http::server::{Handle, Server, ServerError};

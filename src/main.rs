@@ -8,10 +8,10 @@
 
 use std::process::ExitCode;
 
-use whatsapp_webhook::{Command, Server, check, config, logging, signals};
+use whatsapp_webhook::{Command, Server, check, cli, logging, signals};
 
 fn main() -> ExitCode {
-    let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+    let command = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
         Ok(command) => command,
         Err(error) => {
             eprintln!("whatsapp-webhook: {error}");

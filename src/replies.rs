@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use crate::http::response::Prepared;
 use crate::logging::Escaped;
 use crate::twilio::params::Value;
 use crate::twilio::twiml::{Reply, TwimlError};
@@ -140,26 +139,25 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-/// Every reply, rendered as an answer, and the rules that choose between
-/// them.
+/// Every reply, rendered as TwiML, and the rules that choose between them.
 #[derive(Debug, Clone)]
 pub struct Replies {
     rules: Vec<Rendered>,
-    default: Prepared,
+    default: Box<[u8]>,
 }
 
 #[derive(Debug, Clone)]
 struct Rendered {
     keyword: String,
     folded: String,
-    answer: Prepared,
+    twiml: Box<[u8]>,
 }
 
 /// The reply chosen for one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice<'a> {
-    /// The answer that sends it: a `200` TwiML document.
-    pub answer: &'a Prepared,
+    /// The TwiML document that sends it.
+    pub twiml: &'a [u8],
     /// The keyword of the rule that answered; `None` for the default reply.
     pub keyword: Option<&'a str>,
 }
@@ -173,10 +171,10 @@ impl Replies {
                 .map(|rule| Rendered {
                     keyword: rule.keyword.clone(),
                     folded: rule.folded.clone(),
-                    answer: Prepared::twiml(rule.reply.render()),
+                    twiml: rule.reply.render().into_boxed_slice(),
                 })
                 .collect(),
-            default: Prepared::twiml(default.render()),
+            default: default.render().into_boxed_slice(),
         }
     }
 
@@ -203,11 +201,11 @@ impl Replies {
         });
         match rule {
             Some(rule) => Choice {
-                answer: &rule.answer,
+                twiml: &rule.twiml,
                 keyword: Some(&rule.keyword),
             },
             None => Choice {
-                answer: &self.default,
+                twiml: &self.default,
                 keyword: None,
             },
         }
@@ -243,7 +241,7 @@ mod tests {
     fn answer(replies: &Replies, body: Option<&str>) -> (String, Option<String>) {
         let choice = replies.choose(body);
         (
-            String::from_utf8(choice.answer.body().to_vec()).unwrap(),
+            String::from_utf8(choice.twiml.to_vec()).unwrap(),
             choice.keyword.map(str::to_owned),
         )
     }

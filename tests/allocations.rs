@@ -178,7 +178,7 @@ fn answer(webhook: &Webhook, mut request: Request, out: &mut Out, scratch: &mut 
     }
     let answer = webhook.answer(&Incoming::new(&request, scratch));
     let mut writer = request.into_writer();
-    out.write(&mut writer, answer, false, false, Duration::from_secs(1))
+    out.write(&mut writer, &answer, false, false, Duration::from_secs(1))
         .unwrap();
     answer.status()
 }

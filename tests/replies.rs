@@ -4,9 +4,10 @@
 mod support;
 
 use support::{Binary, DEFAULT_TWIML, TestServer, post_form, run_binary};
+use whatsapp_webhook::Config;
+use whatsapp_webhook::config::{self, Parsed};
 use whatsapp_webhook::replies::Rule;
 use whatsapp_webhook::twilio::twiml::Reply;
-use whatsapp_webhook::{Command, Config, config};
 
 const DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
@@ -17,7 +18,7 @@ fn message(inner: &str) -> String {
 /// A server configured by command-line flags, as a user would configure it.
 fn server(args: &[&str]) -> TestServer {
     match config::parse(args.iter().copied(), |_| None) {
-        Ok(Command::Serve(config)) => TestServer::with(config),
+        Ok(Parsed::Serve(config)) => TestServer::with(config),
         other => panic!("{args:?} is not a configuration: {other:?}"),
     }
 }

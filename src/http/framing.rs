@@ -101,19 +101,6 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Every refusal, for rendering their answers once.
-    pub const ALL: [Refusal; 9] = [
-        Refusal::ChunkedWithLength,
-        Refusal::Chunked,
-        Refusal::InvalidLength,
-        Refusal::ConflictingLengths,
-        Refusal::TooLarge,
-        Refusal::BodyTimedOut,
-        Refusal::BodyDropped,
-        Refusal::BodyShort,
-        Refusal::BodyUnreadable,
-    ];
-
     /// The status to answer.
     pub fn status(self) -> u16 {
         match self {
@@ -144,11 +131,6 @@ impl Refusal {
             Refusal::BodyShort => "request body shorter than its Content-Length\n",
             Refusal::BodyUnreadable => "cannot read the request body\n",
         }
-    }
-
-    /// Where this refusal's answer is in [`Refusal::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
     }
 }
 
@@ -381,14 +363,6 @@ mod tests {
             "99999999999999999999999",
         ] {
             assert_eq!(status(&[("Content-Length", value)]), Some(400), "{value:?}");
-        }
-    }
-
-    #[test]
-    fn every_refusal_has_its_own_place_among_all() {
-        for (at, refusal) in Refusal::ALL.iter().enumerate() {
-            assert_eq!(refusal.index(), at);
-            assert!(refusal.reason().ends_with('\n'));
         }
     }
 

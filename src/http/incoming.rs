@@ -1,12 +1,12 @@
-//! A request as the app sees it: method, target, headers and the whole
-//! body, already read by the edge.
+//! A request as the app sees it ([`answer::Request`]): method, target,
+//! headers and the whole body, already read by the edge.
 //!
 //! The app never reads from a client: by the time it sees a request, its
 //! body is in memory, so nothing the app does can wait on the network.
 
-use std::net::SocketAddr;
+use tiny_http::Request;
 
-use tiny_http::{Method, Request};
+use crate::answer;
 
 /// A request whose framing was accepted and whose body has been read.
 #[derive(Debug, Clone, Copy)]
@@ -20,20 +20,18 @@ impl<'a> Incoming<'a> {
     pub fn new(request: &'a Request, body: &'a [u8]) -> Incoming<'a> {
         Incoming { request, body }
     }
+}
 
-    /// The method.
-    pub fn method(&self) -> &'a Method {
-        self.request.method()
+impl answer::Request for Incoming<'_> {
+    fn method(&self) -> &str {
+        self.request.method().as_str()
     }
 
-    /// The request target as received: path and query string.
-    pub fn target(&self) -> &'a str {
+    fn target(&self) -> &str {
         self.request.url()
     }
 
-    /// The value of the first header called `name` (compared ignoring
-    /// case).
-    pub fn header(&self, name: &str) -> Option<&'a str> {
+    fn header(&self, name: &str) -> Option<&str> {
         self.request
             .headers()
             .iter()
@@ -41,13 +39,7 @@ impl<'a> Incoming<'a> {
             .map(|h| h.value.as_str())
     }
 
-    /// The body, whole.
-    pub fn body(&self) -> &'a [u8] {
+    fn body(&self) -> &[u8] {
         self.body
-    }
-
-    /// The client's address.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.request.remote_addr().copied()
     }
 }

@@ -1,17 +1,19 @@
-//! Answers as bytes: every answer this server sends is rendered once, at
-//! start-up, and written whole by the edge itself.
+//! Answers as bytes: the edge writes every answer itself, whole.
 //!
 //! tiny_http's own `respond` formats a `Date` for every answer and writes the
 //! status line and each header in small pieces; it also drops a
 //! `Connection: close` header, so it could never say that a refused
-//! connection ends. A [`Prepared`] answer holds its status line, its header
-//! fields and its body, ready to copy; [`Out`] joins them with the current
-//! `Date` (formatted at most once a second) into one buffer and writes it
-//! through the request's own writer in one go.
+//! connection ends. The app says *what* to answer ([`Answer`]: a TwiML
+//! document, rendered once for a fixed reply, or a short text); [`Out`]
+//! joins its status line, the current `Date` (formatted at most once a
+//! second), its header fields and its body in one reused buffer, and writes
+//! it through the request's own writer in one go. Nothing is allocated once
+//! the buffer has grown to the largest answer.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::answer::Answer;
 
 /// The `Content-Type` of TwiML answers.
 pub const XML: &str = "text/xml; charset=utf-8";
@@ -19,98 +21,37 @@ pub const XML: &str = "text/xml; charset=utf-8";
 /// The `Content-Type` of short text answers.
 pub const PLAIN: &str = "text/plain; charset=utf-8";
 
-/// An answer rendered once: status line, header fields and body.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Prepared {
-    status: u16,
-    /// `HTTP/1.1 200 OK\r\n`.
-    status_line: Box<[u8]>,
-    /// Every header field but `Date` and `Connection`, each ending in CRLF.
-    fields: Box<[u8]>,
-    body: Box<[u8]>,
-}
-
-impl Prepared {
-    /// An answer with this status, `Content-Type` and body.
-    ///
-    /// # Panics
-    ///
-    /// Panics when `status` is not one [`reason`] knows: the set of answers
-    /// is fixed when the program is written.
-    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Prepared {
-        let body = body.into().into_boxed_slice();
-        let reason = reason(status).unwrap_or_else(|| panic!("BUG: no reason phrase for {status}"));
-        Prepared {
-            status,
-            status_line: format!("HTTP/1.1 {status} {reason}\r\n")
-                .into_bytes()
-                .into_boxed_slice(),
-            fields: format!(
-                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-                body.len()
-            )
-            .into_bytes()
-            .into_boxed_slice(),
-            body,
-        }
+/// Appends the whole of `answer` to `out`: the status line, `date`, its
+/// fields, `Connection: close` when `close`, and the body unless
+/// `head_only`.
+pub fn render(answer: &Answer<'_>, date: &[u8], head_only: bool, close: bool, out: &mut Vec<u8>) {
+    let status = answer.status();
+    let (content_type, allow) = match answer {
+        Answer::Twiml(_) => (XML, None),
+        Answer::Text { allow, .. } => (PLAIN, *allow),
+    };
+    let body = answer.body();
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nDate: ",
+        reason(status).unwrap_or("")
+    );
+    out.extend_from_slice(date);
+    let _ = write!(
+        out,
+        "\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(allow) = allow {
+        let _ = write!(out, "Allow: {allow}\r\n");
     }
-
-    /// A `text/plain` answer.
-    pub fn text(status: u16, text: &str) -> Prepared {
-        Prepared::new(status, PLAIN, text)
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
     }
-
-    /// A `200` TwiML answer.
-    pub fn twiml(document: impl Into<Vec<u8>>) -> Prepared {
-        Prepared::new(200, XML, document)
-    }
-
-    /// The same answer with one more header field. `name` and `value` are
-    /// the program's own, never a client's.
-    pub fn with_header(self, name: &str, value: &str) -> Prepared {
-        let mut fields = self.fields.into_vec();
-        fields.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        Prepared {
-            fields: fields.into_boxed_slice(),
-            ..self
-        }
-    }
-
-    /// The status code.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The body.
-    pub fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    /// Appends the whole answer to `out`: the status line, `date`, the
-    /// fields, `Connection: close` when `close`, and the body unless
-    /// `head_only`.
-    pub fn render(&self, date: &[u8], head_only: bool, close: bool, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.status_line);
-        out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.fields);
-        if close {
-            out.extend_from_slice(b"Connection: close\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
-    }
-}
-
-impl fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Prepared")
-            .field("status", &self.status)
-            .field("body", &String::from_utf8_lossy(&self.body))
-            .finish_non_exhaustive()
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
     }
 }
 
@@ -193,7 +134,7 @@ impl Out {
     pub fn write(
         &mut self,
         writer: &mut dyn Write,
-        answer: &Prepared,
+        answer: &Answer<'_>,
         head_only: bool,
         close: bool,
         patience: Duration,
@@ -204,9 +145,9 @@ impl Out {
 
     /// Renders `answer` with the current `Date` into this writer's buffer,
     /// and returns the bytes.
-    pub fn render(&mut self, answer: &Prepared, head_only: bool, close: bool) -> &[u8] {
+    pub fn render(&mut self, answer: &Answer<'_>, head_only: bool, close: bool) -> &[u8] {
         self.buffer.clear();
-        answer.render(self.clock.now(), head_only, close, &mut self.buffer);
+        render(answer, self.clock.now(), head_only, close, &mut self.buffer);
         &self.buffer
     }
 }
@@ -240,15 +181,21 @@ pub fn write_within(
 mod tests {
     use super::*;
 
-    fn rendered(answer: &Prepared, head_only: bool, close: bool) -> String {
+    fn rendered(answer: &Answer<'_>, head_only: bool, close: bool) -> String {
         let mut out = Vec::new();
-        answer.render(b"Thu, 26 Nov 2026 10:28:51 GMT", head_only, close, &mut out);
+        render(
+            answer,
+            b"Thu, 26 Nov 2026 10:28:51 GMT",
+            head_only,
+            close,
+            &mut out,
+        );
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn an_answer_is_its_status_line_date_fields_and_body() {
-        let answer = Prepared::twiml("<Response />");
+        let answer = Answer::Twiml(b"<Response />"[..].into());
         assert_eq!(
             rendered(&answer, false, false),
             "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:28:51 GMT\r\n\
@@ -258,7 +205,11 @@ mod tests {
 
     #[test]
     fn head_keeps_the_length_but_not_the_body_and_close_is_announced() {
-        let answer = Prepared::text(405, "method not allowed\n").with_header("Allow", "GET");
+        let answer = Answer::Text {
+            status: 405,
+            text: "method not allowed\n",
+            allow: Some("GET"),
+        };
         assert_eq!(
             rendered(&answer, true, true),
             "HTTP/1.1 405 Method Not Allowed\r\nDate: Thu, 26 Nov 2026 10:28:51 GMT\r\n\

@@ -33,8 +33,8 @@
 //!
 //! # Answers
 //!
-//! Every answer is [`Prepared`] at start-up and written whole by this
-//! module through the request's own writer ([`response`](crate::http::response)):
+//! The app says what to answer ([`Answer`]); this module writes it whole
+//! through the request's own writer ([`response`](crate::http::response)):
 //! tiny_http's `respond` is never used.
 //!
 //! # Refusals
@@ -77,7 +77,7 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use tiny_http::{HTTPVersion, Method, Request};
 
-use crate::answer::Webhook;
+use crate::answer::{Answer, Webhook};
 use crate::config::Config;
 use crate::http::body::{self, BodyError, MAX_BODY_BYTES};
 use crate::http::framing::{self, Body, Refusal};
@@ -85,7 +85,7 @@ use crate::http::incoming::Incoming;
 use crate::http::listener::{self, WRITE_TIMEOUT};
 use crate::http::readers::{Cancel, Readers};
 use crate::http::rescue::Recent;
-use crate::http::response::{Out, Prepared};
+use crate::http::response::Out;
 use crate::http::slow::{self, Slow};
 use crate::http::sockets::{self, Connections};
 use crate::http::watchdog::{Duties, Report, Watchdog};
@@ -103,6 +103,9 @@ const GIVE_UP_TIMEOUTS: u32 = 6;
 /// At a stop, how long without a request before the loop looks whether a
 /// connection may still bring one.
 const STOP_QUIET: Duration = Duration::from_millis(200);
+
+/// The answer when answering panicked.
+const BUG: Answer<'static> = Answer::text(500, "internal server error\n");
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -162,9 +165,6 @@ impl Server {
             .clamp(16, 1024);
         let core = Arc::new(Core {
             webhook: Webhook::new(config),
-            refusals: Refusal::ALL
-                .map(|refusal| Prepared::text(refusal.status(), refusal.reason())),
-            bug: Prepared::text(500, "internal server error\n"),
             readers: Arc::new(Readers::new(waiting_bound)),
             slow: Arc::new(Slow::new(
                 WRITE_TIMEOUT,
@@ -499,10 +499,6 @@ impl Control {
 /// threads.
 struct Core {
     webhook: Webhook,
-    /// The answer to each [`Refusal`], at its [`Refusal::index`].
-    refusals: [Prepared; Refusal::ALL.len()],
-    /// The answer when answering panicked.
-    bug: Prepared,
     readers: Arc<Readers>,
     slow: Arc<Slow>,
     /// New connections noticed since the watchdog last looked.
@@ -694,9 +690,9 @@ impl Core {
         let incoming = Incoming::new(&request, buffer);
         // A panic is a bug, but must not end the thread that serves
         // everyone else; the panic hook has logged it.
-        let answer = panic::catch_unwind(AssertUnwindSafe(|| self.webhook.answer(&incoming)))
-            .unwrap_or(&self.bug);
-        self.send(request, peer, answer, close, out);
+        let answer =
+            panic::catch_unwind(AssertUnwindSafe(|| self.webhook.answer(&incoming))).unwrap_or(BUG);
+        self.send(request, peer, &answer, close, out);
     }
 
     /// Answers `refusal` with `Connection: close`, and lets the connection
@@ -709,7 +705,8 @@ impl Core {
             peer.map_or_else(|| "?".to_owned(), |peer| peer.to_string()),
             refusal.reason().trim_end()
         );
-        self.send(request, peer, &self.refusals[refusal.index()], true, out);
+        let answer = Answer::text(refusal.status(), refusal.reason());
+        self.send(request, peer, &answer, true, out);
     }
 
     /// Writes an answer: at once, or on the lane of a client that does not
@@ -719,7 +716,7 @@ impl Core {
         &self,
         request: Request,
         peer: Option<SocketAddr>,
-        answer: &Prepared,
+        answer: &Answer<'_>,
         close: bool,
         out: &mut Out,
     ) {
