@@ -14,14 +14,19 @@
 //! is sent, and writes its bytes.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use log::{Level, debug, info, warn};
 
 use crate::config::Config;
 use crate::events;
+use crate::handler::{Handler, Message};
 use crate::logging::{self, Escaped};
+use crate::program::{self, Program};
 use crate::repeats::Repeats;
-use crate::replies::Replies;
+use crate::replies::{Fixed, Named, Rules};
+use crate::replying::{Later, Limits, Replying};
 use crate::routes::{self, Route, WEBHOOK_PATH};
 use crate::twilio::params::{self, Kind, Params};
 use crate::twilio::signature::{
@@ -44,7 +49,7 @@ pub trait Request {
 
 /// What to answer a request. The edge writes the bytes: the status line,
 /// `Date`, `Content-Type`, `Content-Length`, any `Allow`, and the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Answer<'a> {
     /// `200 OK` with a TwiML document (`text/xml`).
     Twiml(Cow<'a, [u8]>),
@@ -57,6 +62,9 @@ pub enum Answer<'a> {
         /// The `Allow` header of a `405`: the methods the path serves.
         allow: Option<&'static str>,
     },
+    /// The answer comes later, once a handler has run (or its time limit
+    /// has passed): `200` with TwiML then.
+    Later(Later),
 }
 
 impl Answer<'_> {
@@ -72,16 +80,17 @@ impl Answer<'_> {
     /// The status code.
     pub fn status(&self) -> u16 {
         match self {
-            Answer::Twiml(_) => 200,
+            Answer::Twiml(_) | Answer::Later(_) => 200,
             Answer::Text { status, .. } => *status,
         }
     }
 
-    /// The body.
+    /// The body; none yet for an answer to come.
     pub fn body(&self) -> &[u8] {
         match self {
             Answer::Twiml(document) => document,
             Answer::Text { text, .. } => text.as_bytes(),
+            Answer::Later(_) => b"",
         }
     }
 }
@@ -92,11 +101,16 @@ const FORBIDDEN: Answer<'static> = Answer::text(403, "invalid or missing Twilio 
 const NOT_A_STATUS: Answer<'static> =
     Answer::text(400, "not a status callback: no MessageStatus\n");
 
-/// The webhook: every reply rendered, and the signature settings, built
-/// once.
-#[derive(Debug)]
+/// The webhook: the handler that answers messages, every fixed reply
+/// rendered, and the signature settings, built once.
 pub struct Webhook {
-    replies: Replies,
+    handler: Arc<dyn Handler>,
+    /// What a check (no `MessageSid`) gets when the handler runs code.
+    default: Fixed,
+    /// Runs the handler, started at the first message it is needed for.
+    replying: OnceLock<Option<Replying>>,
+    fallback: Vec<u8>,
+    limits: Limits,
     repeats: Repeats,
     keys: Keys,
     public_url: Option<String>,
@@ -104,18 +118,91 @@ pub struct Webhook {
     acknowledged: Box<[u8]>,
 }
 
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("limits", &self.limits)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Webhook {
-    /// Renders every reply of `config`, and logs what the configuration
-    /// means for the messages to come.
+    /// The webhook `config` describes: keyword rules, then the reply
+    /// program or the fixed reply. Logs what the configuration means for
+    /// the messages to come.
     pub fn new(config: &Config) -> Webhook {
+        let otherwise: Box<dyn Handler> = match &config.reply_command {
+            Some(command) => Box::new(Program::new(command, crate::config::SECRET_VARS)),
+            None => Box::new(Fixed::new(&config.reply)),
+        };
+        Webhook::with_handler(config, otherwise)
+    }
+
+    /// The webhook of `config`, with `otherwise` answering the messages no
+    /// keyword rule does (instead of the fixed reply or reply program of
+    /// `config`).
+    pub fn with_handler(config: &Config, otherwise: Box<dyn Handler>) -> Webhook {
         log_settings(config);
+        let handler: Arc<dyn Handler> = if config.rules.is_empty() {
+            Arc::from(otherwise)
+        } else {
+            Arc::new(Rules::new(&config.rules, otherwise))
+        };
         Webhook {
-            replies: Replies::new(&config.reply, &config.rules),
+            handler,
+            default: Fixed::new(&config.reply),
+            replying: OnceLock::new(),
+            fallback: config.reply_fallback.render(),
+            limits: Limits {
+                workers: config.reply_workers,
+                timeout: config.reply_timeout,
+                answer_within: config.reply_timeout,
+            },
             repeats: Repeats::new(),
             keys: config.keys.clone(),
             public_url: config.public_url.clone(),
             acknowledged: Reply::default().render().into_boxed_slice(),
         }
+    }
+
+    /// Waits until every request waiting for its reply has had an answer,
+    /// or `deadline`, then stops the reply programs still running.
+    pub fn finish(&self, deadline: Instant) {
+        if let Some(Some(replying)) = self.replying.get() {
+            let waiting = replying.finish(deadline);
+            if waiting > 0 {
+                warn!("{waiting} requests were still waiting for their reply at the stop");
+            }
+        }
+        program::stop_all();
+    }
+
+    /// The latest a request waiting now for its reply can wait.
+    pub fn reply_deadline(&self) -> Instant {
+        Instant::now() + self.limits.answer_within
+    }
+
+    fn replying(&self) -> Option<&Replying> {
+        self.replying
+            .get_or_init(|| {
+                let started = Replying::start(
+                    Arc::clone(&self.handler),
+                    self.fallback.clone(),
+                    self.limits,
+                );
+                match started {
+                    Ok(replying) => Some(replying),
+                    Err(error) => {
+                        log::error!(
+                            "cannot start the reply workers: {error}; every message gets the \
+                             fallback reply"
+                        );
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The answer to `request`.
@@ -171,23 +258,27 @@ impl Webhook {
             }
             _ if status_only => NOT_A_STATUS,
             Kind::Check => {
-                let choice = self.replies.choose_for(params.body);
+                let chosen = self
+                    .handler
+                    .choose_at_once(params.body)
+                    .unwrap_or_else(|| self.default.chosen());
                 info!(
                     "{} {} without MessageSid or From: a check, not a message from Twilio; \
-                     answered with the {choice}",
+                     answered with the {}",
                     Escaped(request.method()),
-                    Escaped(path)
+                    Escaped(path),
+                    Named(chosen.rule)
                 );
-                Answer::Twiml(Cow::Borrowed(choice.twiml))
+                Answer::Twiml(Cow::Borrowed(chosen.twiml))
             }
             Kind::Message | Kind::Fallback => {
-                let choice = self.replies.choose_for(params.body);
+                let chosen = self.handler.choose_at_once(params.body);
                 let repeat = params
                     .message_sid
                     .is_some_and(|sid| self.repeats.seen_before(sid.raw()));
                 let message = events::Message {
                     params: &params,
-                    rule: choice.keyword,
+                    rule: chosen.and_then(|chosen| chosen.rule),
                     repeat,
                 };
                 let level = if message.is_fallback() {
@@ -196,7 +287,21 @@ impl Webhook {
                     Level::Info
                 };
                 logging::emit(level, module_path!(), &message);
-                Answer::Twiml(Cow::Borrowed(choice.twiml))
+                match (chosen, params.message_sid) {
+                    (Some(chosen), _) => Answer::Twiml(Cow::Borrowed(chosen.twiml)),
+                    // Only a message from Twilio runs the handler, once.
+                    (None, Some(sid)) => match self.replying() {
+                        Some(replying) => {
+                            let message = Message::from_params(&params, repeat);
+                            match replying.answer(sid.decode().as_bytes(), message) {
+                                Ok(twiml) => Answer::Twiml(Cow::Owned(twiml.to_vec())),
+                                Err(later) => Answer::Later(later),
+                            }
+                        }
+                        None => Answer::Twiml(Cow::Owned(self.fallback.clone())),
+                    },
+                    (None, None) => Answer::Twiml(Cow::Borrowed(self.default.chosen().twiml)),
+                }
             }
         }
     }
@@ -278,7 +383,20 @@ fn log_settings(config: &Config) {
             .collect();
         info!("keyword rules: {}", keywords.join(", "));
     }
-    if config.reply.is_silent() {
+    if let Some(command) = &config.reply_command {
+        info!(
+            "messages no rule answers are answered by the reply program: sh -c \"{}\" (at most \
+             {}s each, {} at once; when it fails: {})",
+            Escaped(command),
+            config.reply_timeout.as_secs(),
+            config.reply_workers,
+            if config.reply_fallback.is_silent() {
+                "no reply".to_owned()
+            } else {
+                format!("\"{}\"", Escaped(config.reply_fallback.text()))
+            }
+        );
+    } else if config.reply.is_silent() {
         info!("the default reply is empty: messages no rule answers are logged, not answered");
     }
     if config.keys.is_empty() {

@@ -31,6 +31,24 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest timeout accepted, in seconds.
 pub const MAX_TIMEOUT_SECS: u64 = 3600;
 
+/// How long a reply program may take for one message when none is
+/// configured.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest reply timeout accepted, in seconds: what Twilio waits for an
+/// answer.
+pub const MAX_REPLY_TIMEOUT_SECS: u64 = 15;
+
+/// How many reply programs run at once when none is configured.
+pub const DEFAULT_REPLY_WORKERS: usize = 4;
+
+/// The most reply programs that may run at once.
+pub const MAX_REPLY_WORKERS: usize = 256;
+
+/// The environment variables that hold secrets: never logged, never passed
+/// to a reply program.
+pub const SECRET_VARS: &[&str] = &[AUTH_TOKEN_VAR, SHARED_KEY_VAR];
+
 /// The text of `--help`.
 pub const HELP: &str = "\
 whatsapp-webhook: answers Twilio's inbound WhatsApp and SMS webhooks with TwiML
@@ -57,6 +75,20 @@ Options:
                       and surrounding spaces) with REPLY instead; repeat for
                       more; an empty REPLY sends nothing
                       [env: ON_RULES, one rule per line]
+      --reply-command <CMD>
+                      Runs CMD (through sh -c) for each message no rule
+                      answers: the message as JSON on its standard input,
+                      its reply on its standard output [env: REPLY_COMMAND]
+      --reply-fallback <TEXT>
+                      What a message gets when the reply program fails or is
+                      late [env: REPLY_FALLBACK] [default: no reply]
+      --reply-timeout <SECONDS>
+                      How long the reply program may take for one message,
+                      from its arrival (1 to 15) [env: REPLY_TIMEOUT]
+                      [default: 10]
+      --reply-workers <N>
+                      How many reply programs run at once (1 to 256)
+                      [env: REPLY_WORKERS] [default: 4]
       --timeout <SECONDS>
                       How long a client may keep the server waiting: for
                       the next bytes of a request, for a whole body, and
@@ -87,6 +119,8 @@ into the WhatsApp Sandbox settings, under \"When a message comes in\".
 
 /// What the server's command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once, at start-up, and moved at once: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// Run the server with this configuration.
     Serve(Config),
@@ -112,9 +146,23 @@ pub struct Config {
     /// The reply sent to messages no rule answers, with any media. Defaults
     /// to [`DEFAULT_REPLY`] without media.
     pub reply: Reply,
-    /// Keyword rules, tried in order before the default reply. Defaults to
-    /// none.
+    /// Keyword rules, tried in order before the default reply or the reply
+    /// program. Defaults to none.
     pub rules: Vec<Rule>,
+    /// The reply program: run through `sh -c` for each message no rule
+    /// answers ([`program`](crate::program)). Defaults to none: the reply
+    /// answers.
+    pub reply_command: Option<String>,
+    /// What a message gets when the reply program fails or is late.
+    /// Defaults to no message.
+    pub reply_fallback: Reply,
+    /// How long the reply program may take for one message, from its
+    /// arrival; past it, the message gets the fallback. Defaults to
+    /// [`DEFAULT_REPLY_TIMEOUT`]; at most [`MAX_REPLY_TIMEOUT_SECS`].
+    pub reply_timeout: Duration,
+    /// How many reply programs run at once; the others wait their turn.
+    /// Defaults to [`DEFAULT_REPLY_WORKERS`].
+    pub reply_workers: usize,
     /// The URL Twilio calls, up to the path this server receives (scheme,
     /// host, optional port and path prefix, no trailing slash); signatures
     /// are checked against it. Defaults to none: the URL is rebuilt from
@@ -135,6 +183,10 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             reply: Reply::new(DEFAULT_REPLY).expect("BUG: the default reply is valid TwiML"),
             rules: Vec::new(),
+            reply_command: None,
+            reply_fallback: Reply::default(),
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+            reply_workers: DEFAULT_REPLY_WORKERS,
             public_url: None,
             keys: Keys::default(),
             log_format: logging::Format::Text,
@@ -165,6 +217,10 @@ where
     let mut log_format = None;
     let mut media = Vec::new();
     let mut rules = Vec::new();
+    let mut reply_command = None;
+    let mut reply_fallback = None;
+    let mut reply_timeout = None;
+    let mut reply_workers = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -178,6 +234,10 @@ where
             Long("log-format") => log_format = Some(parser.value()?),
             Long("media") => media.push(parser.value()?),
             Long("on") => rules.push(parser.value()?),
+            Long("reply-command") => reply_command = Some(parser.value()?),
+            Long("reply-fallback") => reply_fallback = Some(parser.value()?),
+            Long("reply-timeout") => reply_timeout = Some(parser.value()?),
+            Long("reply-workers") => reply_workers = Some(parser.value()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -195,15 +255,56 @@ where
             _ => return Err(given.invalid("a whole number of seconds from 1 to 3600")),
         };
     }
-    if let Some(given) = given(reply, "--reply", "REPLY", &env)? {
+    let reply = given(reply, "--reply", "REPLY", &env)?;
+    let media = list(media, "--media", "MEDIA", &env, |text| {
+        text.split_whitespace().map(str::to_owned).collect()
+    })?;
+    if let Some(given) = given(reply_command, "--reply-command", "REPLY_COMMAND", &env)? {
+        if given.text.trim().is_empty() {
+            return Err(given.invalid("a command, run through sh -c for each message"));
+        }
+        // The program answers every message no rule does: a reply of the
+        // server's own would never be sent.
+        let unused = reply
+            .as_ref()
+            .map(|reply| reply.origin)
+            .or(media.as_ref().map(|(_, origin)| *origin));
+        if let Some(unused) = unused {
+            return Err(ConfigError::NeverSent {
+                program: given.origin,
+                unused,
+            });
+        }
+        config.reply_command = Some(given.text);
+    }
+    if let Some(given) = reply {
         config.reply = Reply::new(&given.text).map_err(|source| ConfigError::Reply {
             origin: given.origin,
             source,
         })?;
     }
-    let media = list(media, "--media", "MEDIA", &env, |text| {
-        text.split_whitespace().map(str::to_owned).collect()
-    })?;
+    if let Some(given) = given(reply_fallback, "--reply-fallback", "REPLY_FALLBACK", &env)? {
+        config.reply_fallback = Reply::new(&given.text).map_err(|source| ConfigError::Reply {
+            origin: given.origin,
+            source,
+        })?;
+    }
+    if let Some(given) = given(reply_timeout, "--reply-timeout", "REPLY_TIMEOUT", &env)? {
+        config.reply_timeout = match given.text.parse::<u64>() {
+            Ok(secs @ 1..=MAX_REPLY_TIMEOUT_SECS) => Duration::from_secs(secs),
+            _ => {
+                return Err(given.invalid(
+                    "a whole number of seconds from 1 to 15 (Twilio waits 15 s for an answer)",
+                ));
+            }
+        };
+    }
+    if let Some(given) = given(reply_workers, "--reply-workers", "REPLY_WORKERS", &env)? {
+        config.reply_workers = match given.text.parse::<usize>() {
+            Ok(workers @ 1..=MAX_REPLY_WORKERS) => workers,
+            _ => return Err(given.invalid("a whole number from 1 to 256")),
+        };
+    }
     if let Some((urls, origin)) = media {
         config.reply = config
             .reply
@@ -453,6 +554,14 @@ pub enum ConfigError {
         /// Why Twilio cannot send it.
         source: TwimlError,
     },
+    /// A reply given with a reply program, which answers every message
+    /// instead.
+    NeverSent {
+        /// Where the reply program came from.
+        program: Origin,
+        /// Where the reply that would never be sent came from.
+        unused: Origin,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -478,6 +587,12 @@ impl fmt::Display for ConfigError {
             ConfigError::Media { origin, source } => {
                 write!(f, "invalid media from {origin}: {source}")
             }
+            ConfigError::NeverSent { program, unused } => write!(
+                f,
+                "{unused} would never be sent: the reply program ({program}) answers every \
+                 message no keyword rule does; unset {unused} (a message gets the reply \
+                 fallback, --reply-fallback, when the program fails)"
+            ),
         }
     }
 }
@@ -774,12 +889,88 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_reply_program_comes_with_its_fallback_time_limit_and_workers() {
+        let config = config(
+            &["--reply-command", "python3 bot.py", "--reply-timeout", "15"],
+            &[
+                ("REPLY_FALLBACK", "Sorry, try again"),
+                ("REPLY_WORKERS", "8"),
+            ],
+        );
+        assert_eq!(config.reply_command.as_deref(), Some("python3 bot.py"));
+        assert_eq!(config.reply_fallback.text(), "Sorry, try again");
+        assert_eq!(config.reply_timeout, Duration::from_secs(15));
+        assert_eq!(config.reply_workers, 8);
+        let defaults = config_of(&[]);
+        assert_eq!(defaults.reply_command, None);
+        assert!(defaults.reply_fallback.is_silent());
+        assert_eq!(defaults.reply_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.reply_workers, 4);
+        for (flag, bad, expected) in [
+            (
+                "--reply-timeout",
+                "16",
+                "a whole number of seconds from 1 to 15 (Twilio waits 15 s for an answer)",
+            ),
+            (
+                "--reply-timeout",
+                "0",
+                "a whole number of seconds from 1 to 15 (Twilio waits 15 s for an answer)",
+            ),
+            ("--reply-workers", "0", "a whole number from 1 to 256"),
+            (
+                "--reply-command",
+                " ",
+                "a command, run through sh -c for each message",
+            ),
+        ] {
+            assert_eq!(
+                error(&[flag, bad], &[]),
+                format!("invalid value {bad:?} for {flag}: expected {expected}")
+            );
+        }
+    }
+
+    fn config_of(env: &[(&str, &str)]) -> Config {
+        config(&[], env)
+    }
+
+    #[test]
+    fn a_reply_or_media_given_with_a_reply_program_is_refused_as_never_sent() {
+        assert_eq!(
+            error(&["--reply-command", "./bot"], &[("REPLY", "Hi")]),
+            "REPLY (environment variable) would never be sent: the reply program \
+             (--reply-command) answers every message no keyword rule does; unset REPLY \
+             (environment variable) (a message gets the reply fallback, --reply-fallback, when \
+             the program fails)"
+        );
+        assert!(
+            error(
+                &["--media", "https://e.com/a.png"],
+                &[("REPLY_COMMAND", "./bot")]
+            )
+            .starts_with("--media would never be sent")
+        );
+        // Keyword rules answer their keywords first: they go with a program.
+        let config = config(&["--reply-command", "./bot", "--on", "stop="], &[]);
+        assert_eq!(config.rules.len(), 1);
+    }
+
+    #[test]
     fn help_names_every_flag_and_variable() {
         for name in [
             "--host",
             "--port",
             "--reply",
             "--log-format",
+            "--reply-command",
+            "--reply-fallback",
+            "--reply-timeout",
+            "--reply-workers",
+            "REPLY_COMMAND",
+            "REPLY_FALLBACK",
+            "REPLY_TIMEOUT",
+            "REPLY_WORKERS",
             "HOST",
             "PORT",
             "REPLY",

@@ -11,9 +11,12 @@
 //!   everything that keeps tiny_http answering when clients are slow,
 //!   hostile or too many. The only part that knows tiny_http, sockets and
 //!   the bytes of an answer.
-//! - The app: [`config`], keyword [`replies`], [`routes`], [`answer`]ing one
-//!   request, the [`events`] it logs, [`repeats`]. It says *what* to answer
-//!   ([`answer::Answer`]) and never imports from [`http`].
+//! - The app: [`config`], [`routes`], [`answer`]ing one request, the
+//!   [`events`] it logs, [`repeats`]; the [`handler`] interface that
+//!   answers messages and its implementations (a fixed reply and keyword
+//!   [`replies`], a reply [`program`], any Rust function), run by
+//!   [`replying`]. It says *what* to answer ([`answer::Answer`]) and never
+//!   imports from [`http`].
 //! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
 //!   [`signature`](twilio::signature)s, [`twiml`](twilio::twiml) and the
 //!   [`verdict`](twilio::verdict) Twilio reaches on an answer. Pure
@@ -51,7 +54,10 @@
 //! [`panics`](http::panics) are told as log lines; [`signals`] stop it all
 //! gracefully. The [`server`](http::server) module tells the whole story.
 //!
-//! # Example
+//! # Examples
+//!
+//! The server as configured (a fixed reply, keyword rules, or a reply
+//! program):
 //!
 //! ```no_run
 //! use whatsapp_webhook::{Config, Server};
@@ -64,6 +70,27 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Your own replies, as a function of the [`Message`]: it runs on reply
+//! workers, never on the request loop, and may take its time (up to
+//! [`Config::reply_timeout`]; a late or failing reply gets
+//! [`Config::reply_fallback`]). Keyword rules still answer their keywords
+//! first. `examples/echo.rs` is a whole program.
+//!
+//! ```no_run
+//! use whatsapp_webhook::{Config, Message, Reply, Server};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config { port: 0, ..Config::default() };
+//! Server::bind(&config)?.run_with(|message: &Message| {
+//!     match message.body.as_deref() {
+//!         Some(text) if !text.trim().is_empty() => Reply::text(format!("You said: {text}")),
+//!         _ => Reply::none(),
+//!     }
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -73,14 +100,18 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod handler;
 pub mod http;
 pub mod logging;
+pub mod program;
 pub mod repeats;
 pub mod replies;
+pub mod replying;
 pub mod routes;
 pub mod signals;
 pub mod twilio;
 
 pub use cli::Command;
 pub use config::{Config, ConfigError};
+pub use handler::{Handler, Message, Reply};
 pub use http::server::{Handle, Server, ServerError};

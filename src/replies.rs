@@ -1,13 +1,15 @@
-//! Which reply answers a message: keyword rules first, then the default
-//! reply.
+//! The handlers that choose at once: a [`Fixed`] reply, and keyword
+//! [`Rules`] tried before another handler.
 //!
 //! A rule answers when the message's `Body`, trimmed, equals its keyword
 //! ignoring case (both sides lowercased, character by character). Every
-//! answer is rendered once, by [`Replies::new`]; [`Replies::choose`] only
-//! compares the body with the keywords and hands back a finished answer.
+//! reply is rendered once, when the handler is built; choosing one only
+//! compares the body with the keywords and hands back the finished TwiML.
 
 use std::fmt;
+use std::time::Instant;
 
+use crate::handler::{self, Chosen, Failure, Handler, Message};
 use crate::logging::Escaped;
 use crate::twilio::params::Value;
 use crate::twilio::twiml::{Reply, TwimlError};
@@ -139,83 +141,118 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-/// Every reply, rendered as TwiML, and the rules that choose between them.
+/// The same reply to every message, rendered once.
 #[derive(Debug, Clone)]
-pub struct Replies {
+pub struct Fixed {
+    reply: Reply,
+    twiml: Box<[u8]>,
+}
+
+impl Fixed {
+    /// Always `reply`.
+    pub fn new(reply: &Reply) -> Fixed {
+        Fixed {
+            reply: reply.clone(),
+            twiml: reply.render().into_boxed_slice(),
+        }
+    }
+
+    /// The reply, chosen.
+    pub fn chosen(&self) -> Chosen<'_> {
+        Chosen {
+            twiml: &self.twiml,
+            rule: None,
+        }
+    }
+}
+
+impl Handler for Fixed {
+    fn reply(&self, _: &Message, _: Instant) -> Result<handler::Reply, Failure> {
+        Ok(self.reply.clone().into())
+    }
+
+    fn choose_at_once(&self, _: Option<Value<'_>>) -> Option<Chosen<'_>> {
+        Some(self.chosen())
+    }
+}
+
+/// Keyword rules, each reply rendered once, tried in order before another
+/// handler answers the messages no rule does.
+pub struct Rules {
     rules: Vec<Rendered>,
-    default: Box<[u8]>,
+    otherwise: Box<dyn Handler>,
 }
 
 #[derive(Debug, Clone)]
 struct Rendered {
-    keyword: String,
-    folded: String,
+    rule: Rule,
     twiml: Box<[u8]>,
 }
 
-/// The reply chosen for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Choice<'a> {
-    /// The TwiML document that sends it.
-    pub twiml: &'a [u8],
-    /// The keyword of the rule that answered; `None` for the default reply.
-    pub keyword: Option<&'a str>,
-}
-
-impl Replies {
-    /// Renders the default reply and every rule's reply.
-    pub fn new(default: &Reply, rules: &[Rule]) -> Replies {
-        Replies {
+impl Rules {
+    /// `rules`, then `otherwise`.
+    pub fn new(rules: &[Rule], otherwise: Box<dyn Handler>) -> Rules {
+        Rules {
             rules: rules
                 .iter()
                 .map(|rule| Rendered {
-                    keyword: rule.keyword.clone(),
-                    folded: rule.folded.clone(),
+                    rule: rule.clone(),
                     twiml: rule.reply.render().into_boxed_slice(),
                 })
                 .collect(),
-            default: default.render().into_boxed_slice(),
+            otherwise,
         }
     }
 
-    /// Chooses the reply to a message with this `Body`, still encoded as
-    /// sent: it is decoded only if there are rules to compare it with.
-    pub fn choose_for(&self, body: Option<Value<'_>>) -> Choice<'_> {
-        match body {
-            Some(body) if !self.rules.is_empty() => {
-                body.with_decoded(|body| self.choose(Some(body)))
-            }
-            _ => self.choose(None),
+    /// The rule that answers a message with this `Body`, if any.
+    fn rule(&self, body: &str) -> Option<&Rendered> {
+        let body = body.trim();
+        self.rules.iter().find(|rendered| {
+            body.chars()
+                .flat_map(char::to_lowercase)
+                .eq(rendered.rule.folded.chars())
+        })
+    }
+}
+
+impl Handler for Rules {
+    fn reply(&self, message: &Message, deadline: Instant) -> Result<handler::Reply, Failure> {
+        match message.body.as_deref().and_then(|body| self.rule(body)) {
+            Some(rendered) => Ok(rendered.rule.reply.clone().into()),
+            None => self.otherwise.reply(message, deadline),
         }
     }
 
-    /// Chooses the reply to a message with this `Body`.
-    pub fn choose(&self, body: Option<&str>) -> Choice<'_> {
-        let rule = body.and_then(|body| {
-            let body = body.trim();
-            self.rules.iter().find(|rule| {
-                body.chars()
-                    .flat_map(char::to_lowercase)
-                    .eq(rule.folded.chars())
-            })
-        });
+    /// The rule's reply, decoding the body only to compare it with the
+    /// keywords; otherwise what the other handler chooses at once, if it
+    /// does.
+    fn choose_at_once(&self, body: Option<Value<'_>>) -> Option<Chosen<'_>> {
+        let rule = body.and_then(|body| body.with_decoded(|body| self.rule(body)));
         match rule {
-            Some(rule) => Choice {
-                twiml: &rule.twiml,
-                keyword: Some(&rule.keyword),
-            },
-            None => Choice {
-                twiml: &self.default,
-                keyword: None,
-            },
+            Some(rendered) => Some(Chosen {
+                twiml: &rendered.twiml,
+                rule: Some(&rendered.rule.keyword),
+            }),
+            None => self.otherwise.choose_at_once(body),
         }
     }
 }
 
-impl fmt::Display for Choice<'_> {
-    /// `rule "<keyword>"` (escaped) or `default reply`.
+impl fmt::Debug for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.keyword {
+        f.debug_struct("Rules")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a chosen reply is named in a log line: `rule "<keyword>"` (escaped)
+/// or `default reply`.
+pub struct Named<'a>(pub Option<&'a str>);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Some(keyword) => write!(f, "rule \"{}\"", Escaped(keyword)),
             None => f.write_str("default reply"),
         }
@@ -232,17 +269,22 @@ mod tests {
         format!("{DECL}<Response><Message>{text}</Message></Response>")
     }
 
-    fn replies(rules: &[&str]) -> Replies {
+    fn replies(rules: &[&str]) -> Rules {
         let rules: Vec<Rule> = rules.iter().map(|r| Rule::parse(r).unwrap()).collect();
         check_unique(&rules).unwrap();
-        Replies::new(&Reply::new("default").unwrap(), &rules)
+        let default = Fixed::new(&Reply::new("default").unwrap());
+        Rules::new(&rules, Box::new(default))
     }
 
-    fn answer(replies: &Replies, body: Option<&str>) -> (String, Option<String>) {
-        let choice = replies.choose(body);
+    fn answer(replies: &Rules, body: Option<&str>) -> (String, Option<String>) {
+        let encoded: Option<String> =
+            body.map(|body| form_urlencoded::byte_serialize(body.as_bytes()).collect());
+        let choice = replies
+            .choose_at_once(encoded.as_deref().map(|body| Value::new(body.as_bytes())))
+            .unwrap();
         (
             String::from_utf8(choice.twiml.to_vec()).unwrap(),
-            choice.keyword.map(str::to_owned),
+            choice.rule.map(str::to_owned),
         )
     }
 
@@ -342,12 +384,33 @@ mod tests {
     }
 
     #[test]
-    fn choice_displays_which_reply_answered() {
+    fn a_chosen_reply_is_named_with_its_keyword_escaped() {
         let replies = replies(&["h\u{1b}i=x"]);
         assert_eq!(
-            replies.choose(Some("h\u{1b}i")).to_string(),
+            Named(answer(&replies, Some("h\u{1b}i")).1.as_deref()).to_string(),
             r#"rule "h\u{1b}i""#
         );
-        assert_eq!(replies.choose(Some("other")).to_string(), "default reply");
+        assert_eq!(Named(None).to_string(), "default reply");
+    }
+
+    #[test]
+    fn rules_run_before_the_other_handler_which_answers_the_rest() {
+        let echo =
+            |message: &Message| handler::Reply::text(message.body.clone().unwrap_or_default());
+        let rules = Rules::new(&[Rule::parse("hi=Hello").unwrap()], Box::new(echo));
+        assert!(rules.choose_at_once(Some(Value::new(b"HI"))).is_some());
+        assert_eq!(rules.choose_at_once(Some(Value::new(b"other"))), None);
+        let message = |body: &str| Message {
+            body: Some(body.to_owned()),
+            ..Message::default()
+        };
+        assert_eq!(
+            rules.reply(&message(" hi "), Instant::now()),
+            Ok(handler::Reply::text("Hello"))
+        );
+        assert_eq!(
+            rules.reply(&message("other"), Instant::now()),
+            Ok(handler::Reply::text("other"))
+        );
     }
 }

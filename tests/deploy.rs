@@ -15,13 +15,13 @@ use std::fs;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{self, Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    Binary, DEFAULT_TWIML, PATIENCE, TWILIO_WHATSAPP_FORM, connect, program, read_response, skipped,
+    Binary, DEFAULT_TWIML, PATIENCE, TWILIO_WHATSAPP_FORM, TempDir, connect, program,
+    read_response, skipped,
 };
 use whatsapp_webhook::twilio::signature::{self, Secret};
 
@@ -34,34 +34,6 @@ fn nginx() -> Option<PathBuf> {
 
 fn caddy() -> Option<PathBuf> {
     program("caddy", &[])
-}
-
-/// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "whatsapp-webhook-{what}-{}-{}",
-            process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The shipped site's `upstream` block, pointed at `server`.

@@ -27,7 +27,8 @@ pub const PLAIN: &str = "text/plain; charset=utf-8";
 pub fn render(answer: &Answer<'_>, date: &[u8], head_only: bool, close: bool, out: &mut Vec<u8>) {
     let status = answer.status();
     let (content_type, allow) = match answer {
-        Answer::Twiml(_) => (XML, None),
+        // An answer to come is written when it has come, never before.
+        Answer::Twiml(_) | Answer::Later(_) => (XML, None),
         Answer::Text { allow, .. } => (PLAIN, *allow),
     };
     let body = answer.body();

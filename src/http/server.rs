@@ -79,6 +79,7 @@ use tiny_http::{HTTPVersion, Method, Request};
 
 use crate::answer::{Answer, Webhook};
 use crate::config::Config;
+use crate::handler::Handler;
 use crate::http::body::{self, BodyError, MAX_BODY_BYTES};
 use crate::http::framing::{self, Body, Refusal};
 use crate::http::incoming::Incoming;
@@ -109,7 +110,9 @@ const BUG: Answer<'static> = Answer::text(500, "internal server error\n");
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
-    core: Arc<Core>,
+    config: Config,
+    /// The bound on bodies being read and on clients with lanes.
+    waiting_bound: usize,
     control: Arc<Control>,
     listener: TcpListener,
     local_addr: SocketAddr,
@@ -163,23 +166,9 @@ impl Server {
         let waiting_bound = usize::try_from(file_limit / 8)
             .unwrap_or(usize::MAX)
             .clamp(16, 1024);
-        let core = Arc::new(Core {
-            webhook: Webhook::new(config),
-            readers: Arc::new(Readers::new(waiting_bound)),
-            slow: Arc::new(Slow::new(
-                WRITE_TIMEOUT,
-                config.timeout + Duration::from_secs(1),
-                waiting_bound,
-            )),
-            arrivals: Arc::new(AtomicUsize::new(0)),
-            max_parked: waiting_bound,
-            parked: AtomicUsize::new(0),
-            threads: Mutex::new(Vec::new()),
-            timeout: config.timeout,
-            control: Arc::clone(&control),
-        });
         Ok(Server {
-            core,
+            config: config.clone(),
+            waiting_bound,
             control,
             listener,
             local_addr,
@@ -200,7 +189,9 @@ impl Server {
         }
     }
 
-    /// Answers requests until [`Handle::stop`] is called.
+    /// Answers requests until [`Handle::stop`] is called, with the replies
+    /// the configuration gives: keyword rules, then the reply program or
+    /// the fixed reply.
     ///
     /// # Errors
     ///
@@ -208,8 +199,44 @@ impl Server {
     /// announcing impossible bodies have been parked, or when no connection
     /// could be answered for six times the timeout.
     pub fn run(self) -> Result<(), ServerError> {
+        let webhook = Webhook::new(&self.config);
+        self.serve(webhook)
+    }
+
+    /// Like [`run`](Server::run), with `handler` answering every message no
+    /// keyword rule does, instead of the configured reply or reply
+    /// program: a function of the message, such as
+    /// `|message: &Message| Reply::text("Hi!")`. It runs on reply workers
+    /// (`reply_workers` of the configuration), never on the request loop,
+    /// within `reply_timeout`; a message whose handler is late gets
+    /// `reply_fallback`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Server::run).
+    pub fn run_with(self, handler: impl Handler) -> Result<(), ServerError> {
+        let webhook = Webhook::with_handler(&self.config, Box::new(handler));
+        self.serve(webhook)
+    }
+
+    fn serve(self, webhook: Webhook) -> Result<(), ServerError> {
+        let core = Arc::new(Core {
+            webhook,
+            readers: Arc::new(Readers::new(self.waiting_bound)),
+            slow: Arc::new(Slow::new(
+                WRITE_TIMEOUT,
+                self.timeout + Duration::from_secs(1),
+                self.waiting_bound,
+            )),
+            arrivals: Arc::new(AtomicUsize::new(0)),
+            max_parked: self.waiting_bound,
+            parked: AtomicUsize::new(0),
+            threads: Mutex::new(Vec::new()),
+            timeout: self.timeout,
+            control: Arc::clone(&self.control),
+        });
         let duties = Duties {
-            arrivals: Arc::clone(&self.core.arrivals),
+            arrivals: Arc::clone(&core.arrivals),
             after_arrivals: self.timeout,
             give_up: self.timeout * GIVE_UP_TIMEOUTS,
         };
@@ -236,7 +263,7 @@ impl Server {
             };
             match received {
                 Ok(Some(request)) => {
-                    self.core.dispatch(request, &mut local);
+                    core.dispatch(request, &mut local);
                     continue;
                 }
                 Ok(None) => {}
@@ -266,7 +293,7 @@ impl Server {
             if listener.due() {
                 match tiny_http_on(&self.listener) {
                     Ok(http) => {
-                        current = self.replace(current, http);
+                        current = self.replace(&core, current, http);
                         listener.listening();
                         // An event raised while the old server was current
                         // woke the old server, not the loop.
@@ -291,10 +318,12 @@ impl Server {
         }
         let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
         if outcome.is_ok() {
-            self.core
-                .answer_the_last(&current, &mut local, self.local_addr.port(), deadline);
+            core.answer_the_last(&current, &mut local, self.local_addr.port(), deadline);
         }
-        self.core.finish(deadline);
+        // Requests waiting for a reply program get their answer by their
+        // deadline at the latest.
+        let replies = core.webhook.reply_deadline() + Duration::from_secs(1);
+        core.finish(deadline.max(replies));
         crate::logging::flush();
         outcome
     }
@@ -303,18 +332,19 @@ impl Server {
     /// thread; returns the new one.
     fn replace(
         &self,
+        core: &Arc<Core>,
         old: Arc<tiny_http::Server>,
         http: tiny_http::Server,
     ) -> Arc<tiny_http::Server> {
         let new = Arc::new(http);
         *lock(&self.control.current) = Arc::clone(&new);
-        let core = Arc::clone(&self.core);
+        let drain = Arc::clone(core);
         let drain_idle = self.timeout * 2 + Duration::from_secs(1);
         match thread::Builder::new()
             .name("drain".into())
-            .spawn(move || core.drain(&old, drain_idle))
+            .spawn(move || drain.drain(&old, drain_idle))
         {
-            Ok(thread) => self.core.keep(thread),
+            Ok(thread) => core.keep(thread),
             Err(error) => error!("cannot start a thread to drain the old listener: {error}"),
         }
         new
@@ -692,7 +722,7 @@ impl Core {
         // everyone else; the panic hook has logged it.
         let answer =
             panic::catch_unwind(AssertUnwindSafe(|| self.webhook.answer(&incoming))).unwrap_or(BUG);
-        self.send(request, peer, &answer, close, out);
+        self.send(request, peer, answer, close, out);
     }
 
     /// Answers `refusal` with `Connection: close`, and lets the connection
@@ -706,48 +736,41 @@ impl Core {
             refusal.reason().trim_end()
         );
         let answer = Answer::text(refusal.status(), refusal.reason());
-        self.send(request, peer, &answer, true, out);
+        self.send(request, peer, answer, true, out);
     }
 
     /// Writes an answer: at once, or on the lane of a client that does not
-    /// read its answers. A client that leaves no room for it in time gets a
-    /// lane for the answers to come.
+    /// read its answers, or, for an answer to come, once it has come (on
+    /// the thread that has it). A client that leaves no room for it in time
+    /// gets a lane for the answers to come.
     fn send(
         &self,
         request: Request,
         peer: Option<SocketAddr>,
-        answer: &Answer<'_>,
+        answer: Answer<'_>,
         close: bool,
         out: &mut Out,
     ) {
         // A standard method's clone allocates nothing.
         let method = request.method().clone();
         let head_only = method == Method::Head;
-        let status = answer.status();
-        let shown = Escaped(method.as_str());
-        let mut writer = request.into_writer();
-        let Some(peer) = peer else {
-            if let Err(error) = out.write(&mut writer, answer, head_only, close, WRITE_TIMEOUT) {
-                debug!("{shown} -> {status}, but the client did not get it: {error}");
-            }
-            return;
+        let writer = request.into_writer();
+        let to = To {
+            writer,
+            peer,
+            method,
+            head_only,
+            close,
         };
-        if self.slow.has(peer) {
-            let bytes = out.render(answer, head_only, close).to_vec();
-            match self.slow.hand(peer, slow::Answer { writer, bytes }) {
-                Ok(()) => return,
-                // The lane ended meanwhile: the client reads again.
-                Err(back) => writer = back.writer,
+        match answer {
+            Answer::Later(later) => {
+                let slow = Arc::clone(&self.slow);
+                later.then(move |twiml| {
+                    let answer = Answer::Twiml(std::borrow::Cow::Borrowed(&twiml));
+                    to.write(&answer, &slow, &mut Out::default());
+                });
             }
-        }
-        match out.write(&mut writer, answer, head_only, close, WRITE_TIMEOUT) {
-            Ok(()) => debug!("{shown} -> {status}"),
-            Err(error) if slow::timed_out(&error) => {
-                debug!("{shown} -> {status}, but {peer} did not read it in time");
-                drop(writer);
-                self.slow.open(peer);
-            }
-            Err(error) => debug!("{shown} -> {status}, but the client did not get it: {error}"),
+            answer => to.write(&answer, &self.slow, out),
         }
     }
 
@@ -840,12 +863,14 @@ impl Core {
         threads.push(thread);
     }
 
-    /// Waits until `deadline` for the body readers and drain threads.
+    /// Waits until `deadline` for the body readers, the replies still to
+    /// come, and drain threads.
     fn finish(&self, deadline: Instant) {
         let reading = self.readers.wait_until_idle(deadline);
         if reading > 0 {
             debug!("{reading} request bodies were still arriving when the server stopped");
         }
+        self.webhook.finish(deadline);
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             while !thread.is_finished() && Instant::now() < deadline {
@@ -854,6 +879,55 @@ impl Core {
             if thread.is_finished() {
                 let _ = thread.join();
             }
+        }
+    }
+}
+
+/// Where an answer goes: the request's writer, and how to write it.
+struct To {
+    writer: Box<dyn std::io::Write + Send>,
+    peer: Option<SocketAddr>,
+    method: Method,
+    head_only: bool,
+    close: bool,
+}
+
+impl To {
+    fn write(mut self, answer: &Answer<'_>, slow: &Arc<Slow>, out: &mut Out) {
+        let To {
+            head_only, close, ..
+        } = self;
+        let status = answer.status();
+        let shown = Escaped(self.method.as_str());
+        let Some(peer) = self.peer else {
+            if let Err(error) = out.write(&mut self.writer, answer, head_only, close, WRITE_TIMEOUT)
+            {
+                debug!("{shown} -> {status}, but the client did not get it: {error}");
+            }
+            return;
+        };
+        if slow.has(peer) {
+            let bytes = out.render(answer, head_only, close).to_vec();
+            match slow.hand(
+                peer,
+                slow::Answer {
+                    writer: self.writer,
+                    bytes,
+                },
+            ) {
+                Ok(()) => return,
+                // The lane ended meanwhile: the client reads again.
+                Err(back) => self.writer = back.writer,
+            }
+        }
+        match out.write(&mut self.writer, answer, head_only, close, WRITE_TIMEOUT) {
+            Ok(()) => debug!("{shown} -> {status}"),
+            Err(error) if slow::timed_out(&error) => {
+                debug!("{shown} -> {status}, but {peer} did not read it in time");
+                drop(self.writer);
+                slow.open(peer);
+            }
+            Err(error) => debug!("{shown} -> {status}, but the client did not get it: {error}"),
         }
     }
 }

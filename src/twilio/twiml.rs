@@ -121,29 +121,39 @@ impl Reply {
 
     /// Renders the complete TwiML document for this reply.
     pub fn render(&self) -> Vec<u8> {
-        let mut writer = Writer::new(Vec::with_capacity(self.text.len() + 96));
-        // `<Response />`, with the space, is what the helper libraries write.
-        writer.config_mut().add_space_before_slash_in_empty_elements = true;
-        write(
-            &mut writer,
-            Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
-        );
-        if self.is_silent() {
-            write(&mut writer, Event::Empty(BytesStart::new("Response")));
-        } else {
-            write(&mut writer, Event::Start(BytesStart::new("Response")));
-            write(&mut writer, Event::Start(BytesStart::new("Message")));
-            text(&mut writer, &self.text);
-            for url in &self.media {
-                write(&mut writer, Event::Start(BytesStart::new("Media")));
-                text(&mut writer, url);
-                write(&mut writer, Event::End(BytesEnd::new("Media")));
-            }
-            write(&mut writer, Event::End(BytesEnd::new("Message")));
-            write(&mut writer, Event::End(BytesEnd::new("Response")));
-        }
-        writer.into_inner()
+        render_all(std::slice::from_ref(self))
     }
+}
+
+/// Renders one TwiML document sending `messages` in order, one `<Message>`
+/// each; messages with no text and no media are left out, and a document
+/// with none left is `<Response />`, which sends nothing.
+pub fn render_all(messages: &[Reply]) -> Vec<u8> {
+    let length: usize = messages.iter().map(|message| message.text.len() + 32).sum();
+    let mut writer = Writer::new(Vec::with_capacity(length + 64));
+    // `<Response />`, with the space, is what the helper libraries write.
+    writer.config_mut().add_space_before_slash_in_empty_elements = true;
+    write(
+        &mut writer,
+        Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
+    );
+    if messages.iter().all(Reply::is_silent) {
+        write(&mut writer, Event::Empty(BytesStart::new("Response")));
+        return writer.into_inner();
+    }
+    write(&mut writer, Event::Start(BytesStart::new("Response")));
+    for message in messages.iter().filter(|message| !message.is_silent()) {
+        write(&mut writer, Event::Start(BytesStart::new("Message")));
+        text(&mut writer, &message.text);
+        for url in &message.media {
+            write(&mut writer, Event::Start(BytesStart::new("Media")));
+            text(&mut writer, url);
+            write(&mut writer, Event::End(BytesEnd::new("Media")));
+        }
+        write(&mut writer, Event::End(BytesEnd::new("Message")));
+    }
+    write(&mut writer, Event::End(BytesEnd::new("Response")));
+    writer.into_inner()
 }
 
 /// Writes character data with the helper libraries' escaping.
@@ -207,6 +217,9 @@ pub enum TwimlError {
         /// The URL as given.
         url: String,
     },
+    /// Media added to a TwiML document of a handler's own, which is passed
+    /// on as it is.
+    OwnDocument,
 }
 
 impl fmt::Display for TwimlError {
@@ -223,6 +236,9 @@ impl fmt::Display for TwimlError {
             TwimlError::MediaUrl { url } => write!(
                 f,
                 "{url:?} is not an http or https URL; Twilio fetches media from absolute http(s) URLs"
+            ),
+            TwimlError::OwnDocument => f.write_str(
+                "a TwiML document of your own is passed on as it is: put the <Media> in it",
             ),
         }
     }
