@@ -135,6 +135,15 @@ fn sigterm_while_a_small_body_is_arriving_answers_it_once_whole() {
     let (most, rest) = request.split_at(request.len() - 5);
     let mut arriving = connect(server.addr);
     arriving.write_all(most).unwrap();
+    // Accepted by the server (a connection still in the listen queue at the
+    // stop is reset by the system, the client told so).
+    let deadline = Instant::now() + support::PATIENCE;
+    while whatsapp_webhook::http::sockets::connections(server.addr.port())
+        .is_none_or(|connections| connections.held() == 0)
+    {
+        assert!(Instant::now() < deadline, "the connection was not accepted");
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
     signal(&server, "TERM");
     server.wait_for("shutting down (SIGTERM)");
     arriving.write_all(rest).unwrap();
