@@ -21,12 +21,14 @@ use log::{Level, debug, info, warn};
 
 use crate::config::Config;
 use crate::events;
-use crate::handler::{Handler, Message};
+use crate::handler::{self, Handler, Message};
+use crate::later::Sender;
 use crate::logging::{self, Escaped};
 use crate::program::{self, Program};
 use crate::repeats::Repeats;
 use crate::replies::{Fixed, Named, Rules};
-use crate::replying::{Later, Limits, Replying};
+use crate::replying::{Later, Limits, Replying, STOP_LIMIT};
+use crate::routes::STATUS_PATH;
 use crate::routes::{self, Route, WEBHOOK_PATH};
 use crate::twilio::params::{self, Kind, Params};
 use crate::twilio::signature::{
@@ -65,7 +67,21 @@ pub enum Answer<'a> {
     /// The answer comes later, once a handler has run (or its time limit
     /// has passed): `200` with TwiML then.
     Later(Later),
+    /// `200` with `<Response />` and the [`REPLY_LATER_HEADER`]: no message
+    /// now; the reply goes out later, through the Messages API.
+    ReplyLater,
 }
+
+/// The header an answer with no message carries when the reply goes out
+/// later through the Messages API, so that `check` can say so: its name and
+/// value.
+pub const REPLY_LATER_HEADER: (&str, &str) = (
+    "X-Whatsapp-Webhook-Reply",
+    "later, through the Messages API",
+);
+
+/// `<Response />`, with the declaration the helper libraries write.
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response />"#;
 
 impl Answer<'_> {
     /// A plain-text answer without `Allow`.
@@ -80,7 +96,7 @@ impl Answer<'_> {
     /// The status code.
     pub fn status(&self) -> u16 {
         match self {
-            Answer::Twiml(_) | Answer::Later(_) => 200,
+            Answer::Twiml(_) | Answer::Later(_) | Answer::ReplyLater => 200,
             Answer::Text { status, .. } => *status,
         }
     }
@@ -91,6 +107,7 @@ impl Answer<'_> {
             Answer::Twiml(document) => document,
             Answer::Text { text, .. } => text.as_bytes(),
             Answer::Later(_) => b"",
+            Answer::ReplyLater => EMPTY_TWIML.as_bytes(),
         }
     }
 }
@@ -109,7 +126,9 @@ pub struct Webhook {
     default: Fixed,
     /// Runs the handler, started at the first message it is needed for.
     replying: OnceLock<Option<Replying>>,
-    fallback: Vec<u8>,
+    fallback: handler::Reply,
+    /// Sends replies that come after the answer, with credentials.
+    sender: Option<Arc<Sender>>,
     limits: Limits,
     repeats: Repeats,
     keys: Keys,
@@ -153,11 +172,23 @@ impl Webhook {
             handler,
             default: Fixed::new(&config.reply),
             replying: OnceLock::new(),
-            fallback: config.reply_fallback.render(),
+            fallback: config.reply_fallback.clone().into(),
+            sender: config.credentials.clone().map(|credentials| {
+                let status_callback = config
+                    .public_url
+                    .as_ref()
+                    .map(|public| format!("{public}{STATUS_PATH}"));
+                Arc::new(Sender::new(credentials, status_callback))
+            }),
             limits: Limits {
                 workers: config.reply_workers,
                 timeout: config.reply_timeout,
-                answer_within: config.reply_timeout,
+                // Without a way to send it later, the reply is the answer.
+                answer_within: if config.credentials.is_some() {
+                    config.answer_within.min(config.reply_timeout)
+                } else {
+                    config.reply_timeout
+                },
             },
             repeats: Repeats::new(),
             keys: config.keys.clone(),
@@ -166,21 +197,37 @@ impl Webhook {
         }
     }
 
-    /// Waits until every request waiting for its reply has had an answer,
-    /// or `deadline`, then stops the reply programs still running.
-    pub fn finish(&self, deadline: Instant) {
+    /// At a stop that began at `began`: waits until every request waiting
+    /// for its reply has had an answer and, when late replies are sent,
+    /// every handler still running has ended and its reply gone out (within
+    /// its time limit, and [`STOP_LIMIT`] at most); then stops the reply
+    /// programs still running, and says how many late replies went out.
+    pub fn finish(&self, began: Instant) {
         if let Some(Some(replying)) = self.replying.get() {
-            let waiting = replying.finish(deadline);
+            let (waiting, running) = replying.finish(began + STOP_LIMIT);
             if waiting > 0 {
                 warn!("{waiting} requests were still waiting for their reply at the stop");
             }
+            if let Some(sender) = replying.sender() {
+                sender.count_unsent(running);
+                let (sent, unsent) = sender.counts();
+                let level = if unsent > 0 { Level::Warn } else { Level::Info };
+                log::log!(
+                    level,
+                    "stopping: {sent} later replies were sent through the Messages API, {unsent} \
+                     could not be{}",
+                    if running > 0 {
+                        format!(
+                            " ({running} still running {}s after the stop began)",
+                            STOP_LIMIT.as_secs()
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
         program::stop_all();
-    }
-
-    /// The latest a request waiting now for its reply can wait.
-    pub fn reply_deadline(&self) -> Instant {
-        Instant::now() + self.limits.answer_within
     }
 
     fn replying(&self) -> Option<&Replying> {
@@ -190,6 +237,7 @@ impl Webhook {
                     Arc::clone(&self.handler),
                     self.fallback.clone(),
                     self.limits,
+                    self.sender.clone(),
                 );
                 match started {
                     Ok(replying) => Some(replying),
@@ -298,7 +346,7 @@ impl Webhook {
                                 Err(later) => Answer::Later(later),
                             }
                         }
-                        None => Answer::Twiml(Cow::Owned(self.fallback.clone())),
+                        None => Answer::Twiml(Cow::Owned(self.fallback.render())),
                     },
                     (None, None) => Answer::Twiml(Cow::Borrowed(self.default.chosen().twiml)),
                 }
@@ -382,6 +430,15 @@ fn log_settings(config: &Config) {
             .map(|rule| format!("\"{}\"", Escaped(rule.keyword())))
             .collect();
         info!("keyword rules: {}", keywords.join(", "));
+    }
+    if let Some(credentials) = &config.credentials {
+        info!(
+            "replies that take longer than {}s go out later through the Messages API ({}), as \
+             account {}",
+            config.answer_within.min(config.reply_timeout).as_secs(),
+            Escaped(&credentials.api_url),
+            Escaped(&credentials.account_sid)
+        );
     }
     if let Some(command) = &config.reply_command {
         info!(

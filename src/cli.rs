@@ -12,6 +12,8 @@ use crate::config::{self, Config, ConfigError, Parsed};
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once, at start-up, and moved at once: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server with this configuration.
     Serve(Config),

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::logging;
 use crate::replies::{self, Rule, RuleError};
-use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, SecretsError};
+use crate::twilio::messages::{self, Auth, Credentials};
+use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, Secret, SecretsError};
 use crate::twilio::twiml::{Reply, TwimlError};
 
 /// The reply sent when none is configured.
@@ -35,9 +36,30 @@ pub const MAX_TIMEOUT_SECS: u64 = 3600;
 /// configured.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest reply timeout accepted, in seconds: what Twilio waits for an
-/// answer.
+/// The longest reply timeout accepted, in seconds, without credentials to
+/// send a reply later: what Twilio waits for an answer.
 pub const MAX_REPLY_TIMEOUT_SECS: u64 = 15;
+
+/// The longest reply timeout accepted, in seconds, with credentials: a late
+/// reply goes out through the Messages API.
+pub const MAX_LATE_REPLY_TIMEOUT_SECS: u64 = 3600;
+
+/// How long after a message arrives Twilio gets its answer at the latest,
+/// when none is configured.
+pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// The longest answer deadline accepted, in seconds: under the 15 s Twilio
+/// waits.
+pub const MAX_ANSWER_WITHIN_SECS: u64 = 14;
+
+/// The variable holding the account SID, with which late replies are sent.
+pub const ACCOUNT_SID_VAR: &str = "TWILIO_ACCOUNT_SID";
+
+/// The variable holding an API key's SID.
+pub const API_KEY_VAR: &str = "TWILIO_API_KEY";
+
+/// The variable holding an API key's secret.
+pub const API_SECRET_VAR: &str = "TWILIO_API_SECRET";
 
 /// How many reply programs run at once when none is configured.
 pub const DEFAULT_REPLY_WORKERS: usize = 4;
@@ -47,7 +69,7 @@ pub const MAX_REPLY_WORKERS: usize = 256;
 
 /// The environment variables that hold secrets: never logged, never passed
 /// to a reply program.
-pub const SECRET_VARS: &[&str] = &[AUTH_TOKEN_VAR, SHARED_KEY_VAR];
+pub const SECRET_VARS: &[&str] = &[AUTH_TOKEN_VAR, SHARED_KEY_VAR, API_SECRET_VAR];
 
 /// The text of `--help`.
 pub const HELP: &str = "\
@@ -84,8 +106,21 @@ Options:
                       late [env: REPLY_FALLBACK] [default: no reply]
       --reply-timeout <SECONDS>
                       How long the reply program may take for one message,
-                      from its arrival (1 to 15) [env: REPLY_TIMEOUT]
+                      from its arrival (1 to 15; with TWILIO_ACCOUNT_SID, up
+                      to 3600) [env: REPLY_TIMEOUT] [default: 10]
+      --answer-within <SECONDS>
+                      With TWILIO_ACCOUNT_SID: answer Twilio by then, with
+                      no message, and send a later reply through the
+                      Messages API (1 to 14) [env: ANSWER_WITHIN]
                       [default: 10]
+      --account-sid <SID>
+                      The account (AC...) that sends later replies, with
+                      TWILIO_AUTH_TOKEN or TWILIO_API_KEY and
+                      TWILIO_API_SECRET [env: TWILIO_ACCOUNT_SID]
+      --api-key <SID> An API key (SK...) to send later replies with; its
+                      secret is TWILIO_API_SECRET [env: TWILIO_API_KEY]
+      --api-url <URL> The Messages API [env: TWILIO_API_URL]
+                      [default: https://api.twilio.com]
       --reply-workers <N>
                       How many reply programs run at once (1 to 256)
                       [env: REPLY_WORKERS] [default: 4]
@@ -111,7 +146,9 @@ Flags win over environment variables. RUST_LOG sets the log level
 Signatures: set TWILIO_AUTH_TOKEN (and, for webhooks signed with a SharedKey,
 TWILIO_WEBHOOK_SHARED_KEY) in the environment, never on the command line, and
 every request to /whatsapp must carry a valid X-Twilio-Signature. Either may
-hold two comma-separated values during a rotation.
+hold two comma-separated values during a rotation. Secrets (the tokens,
+TWILIO_API_SECRET) have no flag: every user of a machine can read a
+process's command line.
 
 Twilio: run `ngrok http 8767`, then paste https://<id>.ngrok-free.app/whatsapp
 into the WhatsApp Sandbox settings, under \"When a message comes in\".
@@ -163,6 +200,15 @@ pub struct Config {
     /// How many reply programs run at once; the others wait their turn.
     /// Defaults to [`DEFAULT_REPLY_WORKERS`].
     pub reply_workers: usize,
+    /// With credentials: how long after a message arrives Twilio gets its
+    /// answer at the latest (no message, when the program has not
+    /// finished; its reply then goes out through the Messages API).
+    /// Defaults to [`DEFAULT_ANSWER_WITHIN`]; at most
+    /// [`MAX_ANSWER_WITHIN_SECS`].
+    pub answer_within: Duration,
+    /// What sends a reply after Twilio stopped waiting: the account and its
+    /// credentials. Defaults to none: a reply program must finish in time.
+    pub credentials: Option<Credentials>,
     /// The URL Twilio calls, up to the path this server receives (scheme,
     /// host, optional port and path prefix, no trailing slash); signatures
     /// are checked against it. Defaults to none: the URL is rebuilt from
@@ -187,6 +233,8 @@ impl Default for Config {
             reply_fallback: Reply::default(),
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             reply_workers: DEFAULT_REPLY_WORKERS,
+            answer_within: DEFAULT_ANSWER_WITHIN,
+            credentials: None,
             public_url: None,
             keys: Keys::default(),
             log_format: logging::Format::Text,
@@ -221,6 +269,10 @@ where
     let mut reply_fallback = None;
     let mut reply_timeout = None;
     let mut reply_workers = None;
+    let mut answer_within = None;
+    let mut account_sid = None;
+    let mut api_key = None;
+    let mut api_url = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -238,6 +290,10 @@ where
             Long("reply-fallback") => reply_fallback = Some(parser.value()?),
             Long("reply-timeout") => reply_timeout = Some(parser.value()?),
             Long("reply-workers") => reply_workers = Some(parser.value()?),
+            Long("answer-within") => answer_within = Some(parser.value()?),
+            Long("account-sid") => account_sid = Some(parser.value()?),
+            Long("api-key") => api_key = Some(parser.value()?),
+            Long("api-url") => api_url = Some(parser.value()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -289,12 +345,37 @@ where
             source,
         })?;
     }
+    config.credentials = credentials(account_sid, api_key, api_url, &env)?;
     if let Some(given) = given(reply_timeout, "--reply-timeout", "REPLY_TIMEOUT", &env)? {
+        let limit = if config.credentials.is_some() {
+            MAX_LATE_REPLY_TIMEOUT_SECS
+        } else {
+            MAX_REPLY_TIMEOUT_SECS
+        };
         config.reply_timeout = match given.text.parse::<u64>() {
-            Ok(secs @ 1..=MAX_REPLY_TIMEOUT_SECS) => Duration::from_secs(secs),
+            Ok(secs @ 1..) if secs <= limit => Duration::from_secs(secs),
+            Ok(secs @ 16..=MAX_LATE_REPLY_TIMEOUT_SECS) => {
+                return Err(ConfigError::NoLateReplies {
+                    origin: given.origin,
+                    seconds: secs,
+                });
+            }
+            _ if config.credentials.is_some() => {
+                return Err(given.invalid("a whole number of seconds from 1 to 3600"));
+            }
             _ => {
                 return Err(given.invalid(
                     "a whole number of seconds from 1 to 15 (Twilio waits 15 s for an answer)",
+                ));
+            }
+        };
+    }
+    if let Some(given) = given(answer_within, "--answer-within", "ANSWER_WITHIN", &env)? {
+        config.answer_within = match given.text.parse::<u64>() {
+            Ok(secs @ 1..=MAX_ANSWER_WITHIN_SECS) => Duration::from_secs(secs),
+            _ => {
+                return Err(given.invalid(
+                    "a whole number of seconds from 1 to 14 (Twilio waits 15 s for an answer)",
                 ));
             }
         };
@@ -412,6 +493,95 @@ where
         None => Err(given
             .invalid("an http or https URL without query, such as https://abc123.ngrok-free.app")),
     }
+}
+
+/// The credentials that send late replies: the account SID (flag or
+/// variable), with the first `TWILIO_AUTH_TOKEN` or an API key (its SID by
+/// flag or variable, its secret from the environment only); `None` without
+/// an account SID.
+fn credentials<E>(
+    account_sid: Option<OsString>,
+    api_key: Option<OsString>,
+    api_url: Option<OsString>,
+    env: &E,
+) -> Result<Option<Credentials>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let key = given(api_key, "--api-key", API_KEY_VAR, env)?;
+    let secret = given(None, "", API_SECRET_VAR, env)?;
+    let url = match given(api_url, "--api-url", "TWILIO_API_URL", env)? {
+        Some(given) => {
+            let url = given.text.trim_end_matches('/').to_owned();
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("http" | "https")) || url.contains(char::is_whitespace) {
+                return Err(given.invalid("an http or https URL, such as https://api.twilio.com"));
+            }
+            url
+        }
+        None => messages::DEFAULT_API_URL.to_owned(),
+    };
+    let Some(account) = given(account_sid, "--account-sid", ACCOUNT_SID_VAR, env)? else {
+        if let Some(key) = key {
+            return Err(ConfigError::Credentials(format!(
+                "{} is given, but {ACCOUNT_SID_VAR} is not: an API key sends for an account",
+                key.origin
+            )));
+        }
+        return Ok(None);
+    };
+    if !is_sid(&account.text, "AC") {
+        return Err(account.invalid("an account SID: AC and 32 hexadecimal digits"));
+    }
+    let auth = match (key, secret) {
+        (Some(key), Some(secret)) => {
+            if !is_sid(&key.text, "SK") {
+                return Err(key.invalid("an API key SID: SK and 32 hexadecimal digits"));
+            }
+            Auth::Key {
+                sid: key.text,
+                secret: Secret::new(secret.text.trim()),
+            }
+        }
+        (Some(key), None) => {
+            return Err(ConfigError::Credentials(format!(
+                "{} is given, but {API_SECRET_VAR} (environment variable) is not: the key's \
+                 secret authenticates it",
+                key.origin
+            )));
+        }
+        (None, secret) => {
+            let token = secrets(AUTH_TOKEN_VAR, env)?.into_iter().next();
+            match (token, secret) {
+                (Some(token), None) => Auth::Token(token),
+                (_, Some(_)) => {
+                    return Err(ConfigError::Credentials(format!(
+                        "{API_SECRET_VAR} is given, but {API_KEY_VAR} is not: give the key's \
+                         SID with it"
+                    )));
+                }
+                (None, None) => {
+                    return Err(ConfigError::Credentials(format!(
+                        "{} is given, but neither {AUTH_TOKEN_VAR} nor {API_KEY_VAR} with \
+                         {API_SECRET_VAR} is: one of them authenticates the account",
+                        account.origin
+                    )));
+                }
+            }
+        }
+    };
+    Ok(Some(Credentials {
+        account_sid: account.text,
+        auth,
+        api_url: url,
+    }))
+}
+
+/// Whether `text` is a Twilio SID of this `prefix`: the prefix and 32
+/// hexadecimal digits.
+fn is_sid(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Reads a secret variable; secrets have no flag, because every user of the
@@ -554,6 +724,16 @@ pub enum ConfigError {
         /// Why Twilio cannot send it.
         source: TwimlError,
     },
+    /// Credentials for the Messages API that cannot be used.
+    Credentials(String),
+    /// A reply timeout past what Twilio waits, without credentials to send
+    /// the reply later.
+    NoLateReplies {
+        /// Where the timeout came from.
+        origin: Origin,
+        /// The timeout, in seconds.
+        seconds: u64,
+    },
     /// A reply given with a reply program, which answers every message
     /// instead.
     NeverSent {
@@ -587,6 +767,14 @@ impl fmt::Display for ConfigError {
             ConfigError::Media { origin, source } => {
                 write!(f, "invalid media from {origin}: {source}")
             }
+            ConfigError::Credentials(problem) => f.write_str(problem),
+            ConfigError::NoLateReplies { origin, seconds } => write!(
+                f,
+                "{origin} is {seconds} s, longer than the 15 s Twilio waits for an answer: set \
+                 {ACCOUNT_SID_VAR} (with {AUTH_TOKEN_VAR}, or {API_KEY_VAR} and \
+                 {API_SECRET_VAR}) so that a reply that takes longer is sent through the \
+                 Messages API, or give 15 s at most"
+            ),
             ConfigError::NeverSent { program, unused } => write!(
                 f,
                 "{unused} would never be sent: the reply program ({program}) answers every \
@@ -909,7 +1097,7 @@ pub(crate) mod tests {
         for (flag, bad, expected) in [
             (
                 "--reply-timeout",
-                "16",
+                "3601",
                 "a whole number of seconds from 1 to 15 (Twilio waits 15 s for an answer)",
             ),
             (
@@ -956,6 +1144,98 @@ pub(crate) mod tests {
         assert_eq!(config.rules.len(), 1);
     }
 
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const KEY: &str = "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn late_replies_need_an_account_and_its_token_or_an_api_key() {
+        let token = config(
+            &["--reply-timeout", "600", "--answer-within", "5"],
+            &[
+                ("TWILIO_ACCOUNT_SID", ACCOUNT),
+                ("TWILIO_AUTH_TOKEN", "new,old"),
+            ],
+        );
+        let credentials = token.credentials.unwrap();
+        assert_eq!(credentials.account_sid, ACCOUNT);
+        assert_eq!(credentials.auth, Auth::Token(Secret::new("new")));
+        assert_eq!(credentials.api_url, "https://api.twilio.com");
+        assert_eq!(token.reply_timeout, Duration::from_secs(600));
+        assert_eq!(token.answer_within, Duration::from_secs(5));
+        let key = config(
+            &[
+                "--account-sid",
+                ACCOUNT,
+                "--api-key",
+                KEY,
+                "--api-url",
+                "http://127.0.0.1:9/",
+            ],
+            &[("TWILIO_API_SECRET", "s3cret")],
+        )
+        .credentials
+        .unwrap();
+        assert_eq!(
+            key.auth,
+            Auth::Key {
+                sid: KEY.to_owned(),
+                secret: Secret::new("s3cret")
+            }
+        );
+        assert_eq!(key.api_url, "http://127.0.0.1:9");
+        assert_eq!(config(&[], &[]).credentials, None);
+        assert_eq!(config(&[], &[]).answer_within, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_reply_timeout_past_15_s_without_credentials_names_the_account_sid() {
+        assert_eq!(
+            error(&[], &[("REPLY_TIMEOUT", "60")]),
+            "REPLY_TIMEOUT (environment variable) is 60 s, longer than the 15 s Twilio waits \
+             for an answer: set TWILIO_ACCOUNT_SID (with TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and \
+             TWILIO_API_SECRET) so that a reply that takes longer is sent through the Messages \
+             API, or give 15 s at most"
+        );
+        assert_eq!(
+            error(
+                &["--reply-timeout", "3601"],
+                &[("TWILIO_ACCOUNT_SID", ACCOUNT), ("TWILIO_AUTH_TOKEN", "t")]
+            ),
+            r#"invalid value "3601" for --reply-timeout: expected a whole number of seconds from 1 to 3600"#
+        );
+        assert_eq!(
+            error(&["--answer-within", "15"], &[]),
+            r#"invalid value "15" for --answer-within: expected a whole number of seconds from 1 to 14 (Twilio waits 15 s for an answer)"#
+        );
+    }
+
+    #[test]
+    fn incomplete_or_malformed_credentials_are_refused() {
+        assert_eq!(
+            error(&["--account-sid", ACCOUNT], &[]),
+            "--account-sid is given, but neither TWILIO_AUTH_TOKEN nor TWILIO_API_KEY with \
+             TWILIO_API_SECRET is: one of them authenticates the account"
+        );
+        assert_eq!(
+            error(&["--api-key", KEY], &[("TWILIO_ACCOUNT_SID", ACCOUNT)]),
+            "--api-key is given, but TWILIO_API_SECRET (environment variable) is not: the key's \
+             secret authenticates it"
+        );
+        assert_eq!(
+            error(&[], &[("TWILIO_API_KEY", KEY), ("TWILIO_API_SECRET", "s")]),
+            "TWILIO_API_KEY (environment variable) is given, but TWILIO_ACCOUNT_SID is not: an \
+             API key sends for an account"
+        );
+        assert_eq!(
+            error(&["--account-sid", "AC123"], &[("TWILIO_AUTH_TOKEN", "t")]),
+            r#"invalid value "AC123" for --account-sid: expected an account SID: AC and 32 hexadecimal digits"#
+        );
+        assert!(
+            error(&["--api-url", "ftp://x"], &[])
+                .starts_with(r#"invalid value "ftp://x" for --api-url"#)
+        );
+    }
+
     #[test]
     fn help_names_every_flag_and_variable() {
         for name in [
@@ -971,6 +1251,15 @@ pub(crate) mod tests {
             "REPLY_FALLBACK",
             "REPLY_TIMEOUT",
             "REPLY_WORKERS",
+            "--answer-within",
+            "ANSWER_WITHIN",
+            "--account-sid",
+            "TWILIO_ACCOUNT_SID",
+            "--api-key",
+            "TWILIO_API_KEY",
+            "TWILIO_API_SECRET",
+            "--api-url",
+            "TWILIO_API_URL",
             "HOST",
             "PORT",
             "REPLY",

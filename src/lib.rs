@@ -15,11 +15,13 @@
 //!   [`events`] it logs, [`repeats`]; the [`handler`] interface that
 //!   answers messages and its implementations (a fixed reply and keyword
 //!   [`replies`], a reply [`program`], any Rust function), run by
-//!   [`replying`]. It says *what* to answer ([`answer::Answer`]) and never
-//!   imports from [`http`].
+//!   [`replying`]; replies that come after Twilio stopped waiting go out
+//!   [`later`] through the Messages API. It says *what* to answer
+//!   ([`answer::Answer`]) and never imports from [`http`].
 //! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
 //!   [`signature`](twilio::signature)s, [`twiml`](twilio::twiml) and the
-//!   [`verdict`](twilio::verdict) Twilio reaches on an answer. Pure
+//!   [`verdict`](twilio::verdict) Twilio reaches on an answer, the
+//!   [`messages`](twilio::messages) request that sends a reply later. Pure
 //!   functions, no sockets, shared by the server and `check`.
 //! - [`check`]: `whatsapp-webhook check` plays Twilio against a webhook,
 //!   with ureq, and says what Twilio would make of the answer.
@@ -102,6 +104,7 @@ pub mod config;
 pub mod events;
 pub mod handler;
 pub mod http;
+pub mod later;
 pub mod logging;
 pub mod program;
 pub mod repeats;

@@ -4,28 +4,34 @@
 //! The request loop never waits for a handler. For a message that must run
 //! it, [`Replying::answer`] gives a [`Later`], to which the edge gives what
 //! writes the answer ([`Later::then`]): a worker delivers the reply's TwiML
-//! when the handler returns, or the clock delivers the fallback when the
-//! time limit passes first.
+//! when the handler returns, or the clock delivers, when the answer's
+//! deadline passes first, the fallback; or, with credentials for the
+//! Messages API, no message ([`Delivered::ReplyLater`]): the handler runs
+//! on until its time limit, and the worker sends its reply (or the
+//! fallback) through the Messages API ([`later`](crate::later)) when no
+//! request for the message is still waiting to carry it.
 //!
-//! A `MessageSid` gets one run. Twilio may post a message again (a retry,
-//! or a fallback request): a repeat that comes while the run goes on waits
-//! for it; one that comes after gets the answer the run gave. What a run
-//! gave is remembered for an hour, for the last [`REMEMBERED`] messages and
-//! at most [`REMEMBERED_BYTES`] of answers.
+//! A `MessageSid` gets one run, and one set of sends. Twilio may post a
+//! message again (a retry, or a fallback request): a repeat that comes
+//! while the run goes on waits for it; one that comes after gets the answer
+//! the run gave (no message, when the reply went out through the Messages
+//! API). What a run gave is remembered for an hour, for the last
+//! [`REMEMBERED`] messages and at most [`REMEMBERED_BYTES`] of answers.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::handler::{Failure, Handler, Message};
+use crate::handler::{Failure, Handler, Message, Reply};
+use crate::later::Sender;
 use crate::logging::Escaped;
 
 /// How many answered messages are remembered at most.
@@ -37,6 +43,10 @@ pub const REMEMBERED_BYTES: usize = 16 * 1024 * 1024;
 /// How long an answered message is remembered at most.
 pub const FOR: Duration = Duration::from_secs(3600);
 
+/// At a stop, how long handlers still running may go on, and their replies
+/// be sent, at most.
+pub const STOP_LIMIT: Duration = Duration::from_secs(20);
+
 /// The settings of the runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,8 +56,18 @@ pub struct Limits {
     /// that has not started by then does not.
     pub timeout: Duration,
     /// How long after a message arrives Twilio gets an answer: the reply if
-    /// the handler has given it, the fallback otherwise.
+    /// the handler has given it; otherwise the fallback, or, with a sender,
+    /// no message (the reply then goes out through the Messages API).
     pub answer_within: Duration,
+}
+
+/// What a request waiting for its answer gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// This TwiML.
+    Twiml(Arc<[u8]>),
+    /// No message now: the reply goes out later, through the Messages API.
+    ReplyLater,
 }
 
 /// The handler, its workers and the runs.
@@ -57,9 +77,16 @@ pub struct Replying {
 
 struct Shared {
     handler: Arc<dyn Handler>,
-    /// The TwiML sent when a handler fails or is late.
-    fallback: Arc<[u8]>,
+    /// The reply when a handler fails or is late, and its TwiML.
+    fallback: Reply,
+    fallback_twiml: Arc<[u8]>,
+    /// `<Response />`, for a repeat whose reply went out already.
+    empty: Arc<[u8]>,
+    /// What sends a reply that comes after the answer, if anything does.
+    sender: Option<Arc<Sender>>,
     limits: Limits,
+    /// Runs queued, running, or sending.
+    busy: AtomicUsize,
     jobs: Mutex<VecDeque<Job>>,
     job_added: Condvar,
     runs: Mutex<Runs>,
@@ -78,21 +105,27 @@ struct Job {
 }
 
 impl Replying {
-    /// Runs `handler` on `limits.workers` threads; `fallback` is the TwiML
-    /// of the reply a message gets when its handler fails or is late.
+    /// Runs `handler` on `limits.workers` threads; `fallback` is the reply
+    /// a message gets when its handler fails or is late; `sender`, if any,
+    /// sends a reply that comes after the answer.
     ///
     /// # Errors
     ///
     /// Fails when the threads cannot be started.
     pub fn start(
         handler: Arc<dyn Handler>,
-        fallback: Vec<u8>,
+        fallback: Reply,
         limits: Limits,
+        sender: Option<Arc<Sender>>,
     ) -> std::io::Result<Replying> {
         let shared = Arc::new(Shared {
             handler,
-            fallback: fallback.into(),
+            fallback_twiml: fallback.render().into(),
+            fallback,
+            empty: Reply::none().render().into(),
+            sender,
             limits,
+            busy: AtomicUsize::new(0),
             jobs: Mutex::new(VecDeque::new()),
             job_added: Condvar::new(),
             runs: Mutex::new(Runs::new()),
@@ -125,18 +158,26 @@ impl Replying {
             runs.forget_old(now);
             match runs.get(sid) {
                 Some(run) => (run, false),
-                None => (runs.insert(sid, now), true),
+                None => (runs.insert(sid, now, now + shared.limits.timeout), true),
             }
         };
         let pending = {
             let mut state = lock(&run.state);
-            if let RunState::Done(twiml) = &*state {
+            if let RunState::Done { twiml, via_api } = &*state {
+                if *via_api {
+                    debug!(
+                        "{} was answered through the Messages API already: no message now",
+                        Escaped(&run.sid)
+                    );
+                    return Ok(Arc::clone(&shared.empty));
+                }
                 debug!("{} answered as its first run did", Escaped(&run.sid));
                 return Ok(Arc::clone(twiml));
             }
             let pending = Arc::new(Pending {
                 state: Mutex::new(Delivery::Waiting(None)),
                 deadline: now + shared.limits.answer_within,
+                run: Arc::clone(&run),
                 shared: Arc::downgrade(shared),
             });
             shared.waiting.fetch_add(1, Ordering::AcqRel);
@@ -147,6 +188,7 @@ impl Replying {
         };
         shared.clock.add(&pending);
         if start {
+            shared.busy.fetch_add(1, Ordering::AcqRel);
             lock(&shared.jobs).push_back(Job {
                 run,
                 message,
@@ -162,16 +204,23 @@ impl Replying {
         Err(Later(pending))
     }
 
-    /// Waits until every request waiting for an answer has had one, or
-    /// `deadline`; returns how many still wait.
-    pub fn finish(&self, deadline: Instant) -> usize {
+    /// Waits until every request waiting for an answer has had one and,
+    /// with a sender, every run has ended and sent its reply; or until
+    /// `deadline`. Returns how many requests still wait, and how many runs
+    /// have not ended or sent.
+    pub fn finish(&self, deadline: Instant) -> (usize, usize) {
         let shared = &self.shared;
         let mut guard = lock(&shared.answered_lock);
         loop {
             let waiting = shared.waiting.load(Ordering::Acquire);
+            let busy = if shared.sender.is_some() {
+                shared.busy.load(Ordering::Acquire)
+            } else {
+                0
+            };
             let left = deadline.saturating_duration_since(Instant::now());
-            if waiting == 0 || left.is_zero() {
-                return waiting;
+            if (waiting == 0 && busy == 0) || left.is_zero() {
+                return (waiting, busy);
             }
             guard = shared
                 .answered
@@ -179,6 +228,11 @@ impl Replying {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// The sender of later replies, if there is one.
+    pub fn sender(&self) -> Option<&Sender> {
+        self.shared.sender.as_deref()
     }
 }
 
@@ -231,44 +285,89 @@ impl Shared {
             let reply = panic::catch_unwind(AssertUnwindSafe(|| {
                 self.handler.reply(&message, give_up_at)
             }));
-            reply.unwrap_or_else(|_| Err(Failure::new("the handler panicked")))
+            match reply.unwrap_or_else(|_| Err(Failure::new("the handler panicked"))) {
+                // A function cannot be stopped: what it gives too late is
+                // no longer wanted.
+                Ok(_) if Instant::now() > give_up_at => Err(Failure::new(format!(
+                    "it replied after its time limit ({:.1}s), too late to be sent",
+                    self.limits.timeout.as_secs_f64()
+                ))),
+                outcome => outcome,
+            }
         };
-        let twiml: Arc<[u8]> = match outcome {
+        let reply = match outcome {
             Ok(reply) => {
                 debug!(
                     "{} replied in {} ms",
                     Escaped(&run.sid),
                     started.elapsed().as_millis()
                 );
-                reply.render().into()
+                reply
             }
             Err(failure) => {
                 warn!("{} got the fallback reply: {failure}", Escaped(&run.sid));
-                Arc::clone(&self.fallback)
+                self.fallback.clone()
             }
         };
+        let twiml: Arc<[u8]> = reply.render().into();
         lock(&self.runs).answered(twiml.len());
         let waiting = {
             let mut state = lock(&run.state);
-            match std::mem::replace(&mut *state, RunState::Done(Arc::clone(&twiml))) {
+            let done = RunState::Done {
+                twiml: Arc::clone(&twiml),
+                via_api: false,
+            };
+            match std::mem::replace(&mut *state, done) {
                 RunState::Running(waiting) => waiting,
-                RunState::Done(_) => Vec::new(),
+                RunState::Done { .. } => Vec::new(),
             }
         };
-        for pending in waiting {
-            pending.deliver(Arc::clone(&twiml));
+        // A request still waiting carries the reply: Twilio sends it.
+        let carried = waiting
+            .iter()
+            .filter(|pending| pending.deliver(Delivered::Twiml(Arc::clone(&twiml))))
+            .count();
+        let sender = self.sender.as_ref().filter(|_| carried == 0);
+        if let Some(sender) = sender.filter(|_| run.answered_later.load(Ordering::Acquire)) {
+            if let RunState::Done { via_api, .. } = &mut *lock(&run.state) {
+                *via_api = true;
+            }
+            if reply.is_none() {
+                debug!("{} has no reply to send later", Escaped(&run.sid));
+            } else {
+                sender.send(&message, &reply);
+            }
         }
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+        let _guard = lock(&self.answered_lock);
+        self.answered.notify_all();
     }
 
-    /// The clock's loop: delivers the fallback to each request whose
-    /// deadline passes before its answer comes.
+    /// The clock's loop: answers each request whose deadline passes before
+    /// its answer comes: no message, when a sender will send the reply
+    /// later (the handler still has time); the fallback otherwise.
     fn tick(&self) {
         loop {
             let due = self.clock.next_due();
             for pending in due {
-                if pending.is_waiting() {
-                    debug!("an answer is late: the fallback goes out in time");
-                    pending.deliver(Arc::clone(&self.fallback));
+                if !pending.is_waiting() {
+                    continue;
+                }
+                if self.sender.is_some() && Instant::now() < pending.run.give_up_at {
+                    debug!(
+                        "{} is not answered yet: no message now, the reply goes out later",
+                        Escaped(&pending.run.sid)
+                    );
+                    // Marked before the delivery, so that a run ending now
+                    // never misses it.
+                    pending.run.answered_later.store(true, Ordering::Release);
+                    pending.deliver(Delivered::ReplyLater);
+                } else {
+                    debug!(
+                        "{} is not answered yet: the fallback goes out in time",
+                        Escaped(&pending.run.sid)
+                    );
+                    pending.deliver(Delivered::Twiml(Arc::clone(&self.fallback_twiml)));
                 }
             }
         }
@@ -286,10 +385,10 @@ impl Shared {
 pub struct Later(Arc<Pending>);
 
 impl Later {
-    /// Calls `deliver` with the TwiML, at once if it is there already, or
-    /// later on the thread that has it (a reply worker, or the clock with
-    /// the fallback at the deadline).
-    pub fn then(self, deliver: impl FnOnce(Arc<[u8]>) + Send + 'static) {
+    /// Calls `deliver` with the answer, at once if it is there already, or
+    /// later on the thread that has it (a reply worker, or the clock at the
+    /// deadline).
+    pub fn then(self, deliver: impl FnOnce(Delivered) + Send + 'static) {
         let ready = {
             let mut state = lock(&self.0.state);
             match std::mem::replace(&mut *state, Delivery::Delivered) {
@@ -326,12 +425,14 @@ impl PartialEq for Later {
 
 impl Eq for Later {}
 
-type Deliver = Box<dyn FnOnce(Arc<[u8]>) + Send>;
+type Deliver = Box<dyn FnOnce(Delivered) + Send>;
 
 /// A request waiting for its answer.
 struct Pending {
     state: Mutex<Delivery>,
     deadline: Instant,
+    /// The run whose answer it waits for.
+    run: Arc<Run>,
     shared: Weak<Shared>,
 }
 
@@ -339,7 +440,7 @@ enum Delivery {
     /// No answer yet; what to call with it, once the edge has said.
     Waiting(Option<Deliver>),
     /// The answer came before the edge said what to do with it.
-    Ready(Arc<[u8]>),
+    Ready(Delivered),
     /// Answered.
     Delivered,
 }
@@ -349,8 +450,9 @@ impl Pending {
         matches!(*lock(&self.state), Delivery::Waiting(_))
     }
 
-    /// Delivers `answer`, unless an answer was delivered already.
-    fn deliver(&self, answer: Arc<[u8]>) {
+    /// Delivers `answer`, unless an answer was delivered already; returns
+    /// whether this one was.
+    fn deliver(&self, answer: Delivered) -> bool {
         let deliver = {
             let mut state = lock(&self.state);
             match &mut *state {
@@ -363,14 +465,15 @@ impl Pending {
                         *state = Delivery::Ready(answer);
                         drop(state);
                         self.counted();
-                        return;
+                        return true;
                     }
                 },
-                Delivery::Ready(_) | Delivery::Delivered => return,
+                Delivery::Ready(_) | Delivery::Delivered => return false,
             }
         };
         deliver(answer);
         self.counted();
+        true
     }
 
     fn counted(&self) {
@@ -462,13 +565,19 @@ struct Runs {
 struct Run {
     sid: String,
     state: Mutex<RunState>,
+    /// When the handler's time limit passes.
+    give_up_at: Instant,
+    /// Whether a request for the message was answered with no message,
+    /// its reply to go out later.
+    answered_later: AtomicBool,
 }
 
 enum RunState {
     /// The handler runs; these requests wait for its answer.
     Running(Vec<Arc<Pending>>),
-    /// The answer the run gave.
-    Done(Arc<[u8]>),
+    /// The answer the run gave, and whether it went out through the
+    /// Messages API.
+    Done { twiml: Arc<[u8]>, via_api: bool },
 }
 
 impl Runs {
@@ -485,11 +594,13 @@ impl Runs {
         self.by_sid.get(&self.hasher.hash_one(sid)).cloned()
     }
 
-    fn insert(&mut self, sid: &[u8], now: Instant) -> Arc<Run> {
+    fn insert(&mut self, sid: &[u8], now: Instant, give_up_at: Instant) -> Arc<Run> {
         let key = self.hasher.hash_one(sid);
         let run = Arc::new(Run {
             sid: String::from_utf8_lossy(sid).into_owned(),
             state: Mutex::new(RunState::Running(Vec::new())),
+            give_up_at,
+            answered_later: AtomicBool::new(false),
         });
         self.by_sid.insert(key, Arc::clone(&run));
         self.order.push_back((key, now));
@@ -512,7 +623,7 @@ impl Runs {
             }
             self.order.pop_front();
             if let Some(run) = self.by_sid.remove(&key) {
-                if let RunState::Done(twiml) = &*lock(&run.state) {
+                if let RunState::Done { twiml, .. } = &*lock(&run.state) {
                     self.bytes = self.bytes.saturating_sub(twiml.len());
                 }
             }
@@ -531,7 +642,12 @@ mod tests {
     use crate::handler::Reply;
     use std::sync::mpsc;
 
-    const FALLBACK: &[u8] = b"<Response><Message>sorry</Message></Response>";
+    const FALLBACK: &[u8] =
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>sorry</Message></Response>";
+
+    fn fallback() -> Reply {
+        Reply::text("sorry")
+    }
 
     fn limits(seconds: u64) -> Limits {
         Limits {
@@ -546,7 +662,10 @@ mod tests {
         match answer {
             Err(later) => {
                 let (sender, receiver) = mpsc::channel();
-                later.then(move |answer| sender.send(answer.to_vec()).unwrap());
+                later.then(move |answer| match answer {
+                    Delivered::Twiml(twiml) => sender.send(twiml.to_vec()).unwrap(),
+                    Delivered::ReplyLater => sender.send(b"later".to_vec()).unwrap(),
+                });
                 receiver.recv_timeout(Duration::from_secs(20)).unwrap()
             }
             Ok(twiml) => twiml.to_vec(),
@@ -568,7 +687,7 @@ mod tests {
             counted.fetch_add(1, Ordering::SeqCst);
             Reply::text(format!("run for {}", message.body.as_deref().unwrap_or("")))
         };
-        let replying = Replying::start(Arc::new(handler), FALLBACK.to_vec(), limits(10)).unwrap();
+        let replying = Replying::start(Arc::new(handler), fallback(), limits(10), None).unwrap();
         let first = answered(replying.answer(b"SM1", message("a")));
         let again = answered(replying.answer(b"SM1", message("b")));
         assert_eq!(first, again);
@@ -577,34 +696,54 @@ mod tests {
         assert!(String::from_utf8(other).unwrap().contains("run for c"));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         // Counted as answered once written, just after the test reads it.
-        assert_eq!(replying.finish(Instant::now() + Duration::from_secs(10)), 0);
+        assert_eq!(
+            replying.finish(Instant::now() + Duration::from_secs(10)),
+            (0, 0)
+        );
+    }
+
+    /// What the run of `sid` gave, once it has ended.
+    fn ended(replying: &Replying, sid: &[u8]) -> Vec<u8> {
+        let run = lock(&replying.shared.runs).get(sid).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let RunState::Done { twiml, .. } = &*lock(&run.state) {
+                return twiml.to_vec();
+            }
+            assert!(Instant::now() < deadline, "the run did not end");
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
-    fn a_repeat_during_the_run_waits_for_it_and_a_late_run_is_answered_with_the_fallback() {
+    fn a_repeat_during_the_run_waits_for_it_and_both_get_the_fallback_when_it_is_late() {
         let (release, gate) = mpsc::channel::<()>();
         let gate = Mutex::new(gate);
         let handler = move |_: &Message| {
             let _ = lock(&gate).recv();
             Reply::text("done")
         };
-        let replying = Replying::start(Arc::new(handler), FALLBACK.to_vec(), limits(2)).unwrap();
+        let replying = Replying::start(Arc::new(handler), fallback(), limits(2), None).unwrap();
         let first = replying.answer(b"SM1", message("a"));
         let repeat = replying.answer(b"SM1", message("a"));
         // Neither is answered until the deadline: both get the fallback.
         assert_eq!(answered(first), FALLBACK);
         assert_eq!(answered(repeat), FALLBACK);
         release.send(()).unwrap();
-        // The run's late answer is what later repeats get.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let later = answered(replying.answer(b"SM1", message("a")));
-            if later != FALLBACK || Instant::now() > deadline {
-                assert!(String::from_utf8(later).unwrap().contains("done"));
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        // What the handler gave past its time limit is dropped: the run
+        // ends with the fallback, which later repeats get.
+        assert_eq!(ended(&replying, b"SM1"), FALLBACK);
+        assert_eq!(answered(replying.answer(b"SM1", message("a"))), FALLBACK);
+    }
+
+    #[test]
+    fn a_reply_within_the_time_limit_is_what_later_repeats_get() {
+        let handler = |_: &Message| Reply::text("done");
+        let replying = Replying::start(Arc::new(handler), fallback(), limits(10), None).unwrap();
+        let first = answered(replying.answer(b"SM1", message("a")));
+        assert_ne!(first, FALLBACK);
+        assert_eq!(ended(&replying, b"SM1"), first);
+        assert_eq!(answered(replying.answer(b"SM1", message("a"))), first);
     }
 
     #[test]
@@ -613,7 +752,7 @@ mod tests {
             Some("panic") => panic!("in a test"),
             _ => Reply::text("ok"),
         };
-        let replying = Replying::start(Arc::new(handler), FALLBACK.to_vec(), limits(10)).unwrap();
+        let replying = Replying::start(Arc::new(handler), fallback(), limits(10), None).unwrap();
         assert_eq!(
             answered(replying.answer(b"SM1", message("panic"))),
             FALLBACK
@@ -627,7 +766,7 @@ mod tests {
         let now = Instant::now();
         for n in 0..=REMEMBERED {
             runs.forget_old(now);
-            runs.insert(format!("SM{n}").as_bytes(), now);
+            runs.insert(format!("SM{n}").as_bytes(), now, now + FOR);
         }
         runs.forget_old(now);
         assert!(runs.order.len() < REMEMBERED);

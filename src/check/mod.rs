@@ -143,6 +143,13 @@ fn report(options: &Options, request: &Request, exchange: &Exchange) -> (String,
     match verdict {
         Verdict::Accepted(accepted) => {
             accept(&mut out, &accepted);
+            if answer.reply_later && accepted.messages.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  the server answered in time with no message, and says its reply is still \
+                     being made: it will come later, through the Messages API"
+                );
+            }
             if answer.chunked {
                 let _ = writeln!(
                     out,

@@ -42,6 +42,11 @@ pub struct Answered {
     /// The code of an error page from ngrok (its `ngrok-error-code`
     /// header), if the answer is one.
     pub ngrok_error: Option<String>,
+    /// Whether the answer says the reply goes out later, through the
+    /// Messages API (this server's [`REPLY_LATER_HEADER`]).
+    ///
+    /// [`REPLY_LATER_HEADER`]: crate::answer::REPLY_LATER_HEADER
+    pub reply_later: bool,
 }
 
 /// Sends `request`, following redirects, and reads the answer; gives up
@@ -113,6 +118,7 @@ fn call(
 fn read(response: &mut Response<ureq::Body>, timeout: Duration) -> Result<Answered, Refusal> {
     let content_type = header(response, "Content-Type");
     let ngrok_error = header(response, "ngrok-error-code");
+    let reply_later = header(response, crate::answer::REPLY_LATER_HEADER.0).is_some();
     let chunked = header(response, "Transfer-Encoding")
         .is_some_and(|coding| coding.to_ascii_lowercase().contains("chunked"));
     let limit = MAX_ANSWER_BYTES as u64;
@@ -133,6 +139,7 @@ fn read(response: &mut Response<ureq::Body>, timeout: Duration) -> Result<Answer
         body,
         chunked,
         ngrok_error,
+        reply_later,
     })
 }
 

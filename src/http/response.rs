@@ -13,7 +13,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::answer::Answer;
+use crate::answer::{Answer, REPLY_LATER_HEADER};
 
 /// The `Content-Type` of TwiML answers.
 pub const XML: &str = "text/xml; charset=utf-8";
@@ -26,10 +26,11 @@ pub const PLAIN: &str = "text/plain; charset=utf-8";
 /// `head_only`.
 pub fn render(answer: &Answer<'_>, date: &[u8], head_only: bool, close: bool, out: &mut Vec<u8>) {
     let status = answer.status();
-    let (content_type, allow) = match answer {
+    let (content_type, header) = match answer {
         // An answer to come is written when it has come, never before.
         Answer::Twiml(_) | Answer::Later(_) => (XML, None),
-        Answer::Text { allow, .. } => (PLAIN, *allow),
+        Answer::ReplyLater => (XML, Some(REPLY_LATER_HEADER)),
+        Answer::Text { allow, .. } => (PLAIN, allow.map(|allow| ("Allow", allow))),
     };
     let body = answer.body();
     // Writing into a Vec cannot fail.
@@ -44,8 +45,8 @@ pub fn render(answer: &Answer<'_>, date: &[u8], head_only: bool, close: bool, ou
         "\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(allow) = allow {
-        let _ = write!(out, "Allow: {allow}\r\n");
+    if let Some((name, value)) = header {
+        let _ = write!(out, "{name}: {value}\r\n");
     }
     if close {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -91,6 +91,7 @@ use crate::http::slow::{self, Slow};
 use crate::http::sockets::{self, Connections};
 use crate::http::watchdog::{Duties, Report, Watchdog};
 use crate::logging::Escaped;
+use crate::replying::Delivered;
 use crate::routes::WEBHOOK_PATH;
 
 /// How often the watchdog probes, at most.
@@ -310,6 +311,7 @@ impl Server {
                 }
             }
         };
+        let stop_began = Instant::now();
         watchdog.stop();
         // New connections are refused by the system from now on; tiny_http's
         // accept thread ends with an error, which the loop no longer heeds.
@@ -320,10 +322,7 @@ impl Server {
         if outcome.is_ok() {
             core.answer_the_last(&current, &mut local, self.local_addr.port(), deadline);
         }
-        // Requests waiting for a reply program get their answer by their
-        // deadline at the latest.
-        let replies = core.webhook.reply_deadline() + Duration::from_secs(1);
-        core.finish(deadline.max(replies));
+        core.finish(deadline, stop_began);
         crate::logging::flush();
         outcome
     }
@@ -765,8 +764,11 @@ impl Core {
         match answer {
             Answer::Later(later) => {
                 let slow = Arc::clone(&self.slow);
-                later.then(move |twiml| {
-                    let answer = Answer::Twiml(std::borrow::Cow::Borrowed(&twiml));
+                later.then(move |delivered| {
+                    let answer = match &delivered {
+                        Delivered::Twiml(twiml) => Answer::Twiml(std::borrow::Cow::Borrowed(twiml)),
+                        Delivered::ReplyLater => Answer::ReplyLater,
+                    };
                     to.write(&answer, &slow, &mut Out::default());
                 });
             }
@@ -863,14 +865,15 @@ impl Core {
         threads.push(thread);
     }
 
-    /// Waits until `deadline` for the body readers, the replies still to
-    /// come, and drain threads.
-    fn finish(&self, deadline: Instant) {
+    /// Waits until `deadline` for the body readers and drain threads, and
+    /// for the replies still to come as long as the app says (the stop
+    /// began at `began`).
+    fn finish(&self, deadline: Instant, began: Instant) {
         let reading = self.readers.wait_until_idle(deadline);
         if reading > 0 {
             debug!("{reading} request bodies were still arriving when the server stopped");
         }
-        self.webhook.finish(deadline);
+        self.webhook.finish(began);
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             while !thread.is_finished() && Instant::now() < deadline {

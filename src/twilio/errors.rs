@@ -36,6 +36,20 @@ pub fn explain(code: u32) -> Option<&'static str> {
         30008 => "unknown delivery error: try again, and ask Twilio support if it persists",
         21211 => "the To number is not a valid phone number (E.164, such as +15551234567)",
         21610 => "the recipient has opted out (sent STOP); they can send START to opt back in",
+        // Sending through the Messages API.
+        20003 => {
+            "authentication failed: TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY \
+             with TWILIO_API_SECRET) are not a pair of this account"
+        }
+        21608 => {
+            "a trial account sends only to verified numbers: verify the recipient in the \
+             Console, or upgrade the account"
+        }
+        21614 => "the To number is not a mobile number that can receive this message",
+        63007 => {
+            "Twilio knows no WhatsApp sender with the From number on this account: send from \
+             the sandbox or your approved WhatsApp sender"
+        }
         // Webhooks.
         11200 => "HTTP retrieval failure: Twilio got an error status, or no answer, from the URL",
         11205 => "HTTP connection failure: Twilio could not connect to the URL",
@@ -77,7 +91,8 @@ mod tests {
     #[test]
     fn the_codes_a_whatsapp_sender_meets_are_explained() {
         for code in [
-            63016, 63015, 63003, 63024, 30003, 30005, 30006, 30007, 30008, 21211, 21610,
+            63016, 63015, 63003, 63024, 30003, 30005, 30006, 30007, 30008, 21211, 21610, 20003,
+            21608, 21614, 63007,
         ] {
             assert!(explain(code).is_some(), "{code}");
         }

@@ -47,6 +47,16 @@ impl Secret {
     pub fn new(text: &str) -> Secret {
         Secret(text.as_bytes().into())
     }
+
+    /// The value of an `Authorization` header for HTTP Basic credentials,
+    /// `user` with this secret as its password: `Basic ` and the Base64 of
+    /// `user:secret`.
+    pub fn basic_auth(&self, user: &str) -> String {
+        let mut credentials = user.as_bytes().to_vec();
+        credentials.push(b':');
+        credentials.extend_from_slice(&self.0);
+        format!("Basic {}", STANDARD.encode(credentials))
+    }
 }
 
 impl fmt::Debug for Secret {

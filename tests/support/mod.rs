@@ -458,3 +458,141 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// One request the fake Messages API received.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub at: Instant,
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl ApiRequest {
+    /// The value of the header called `name` (ignoring case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A local stand-in for Twilio's Messages API, on 127.0.0.1 and a port of
+/// its own: it records every request and answers each with the next of the
+/// answers it was given (status, extra header, body), then `201` with a
+/// message SID of its own. Speaks HTTP/1.1 over raw TCP.
+pub struct FakeApi {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<ApiRequest>>>,
+}
+
+impl FakeApi {
+    pub fn start(answers: Vec<ApiAnswer>) -> FakeApi {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fake API");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::<ApiRequest>::new()));
+        let answers = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
+        let recorded = Arc::clone(&requests);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let recorded = Arc::clone(&recorded);
+                let answers = Arc::clone(&answers);
+                thread::spawn(move || serve_api(stream, &recorded, &answers));
+            }
+        });
+        FakeApi { url, requests }
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` requests have come, and returns them.
+    pub fn wait_for(&self, count: usize) -> Vec<ApiRequest> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= count {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} requests came to the fake API, not {count}: {requests:#?}",
+                requests.len()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// An answer the fake Messages API gives: status, an extra header, body.
+pub type ApiAnswer = (u16, Option<(&'static str, &'static str)>, &'static str);
+
+type Answers = std::sync::Mutex<std::collections::VecDeque<ApiAnswer>>;
+
+fn serve_api(stream: TcpStream, recorded: &std::sync::Mutex<Vec<ApiRequest>>, answers: &Answers) {
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let at = Instant::now();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+            return;
+        }
+        let number = {
+            let mut recorded = recorded.lock().unwrap();
+            recorded.push(ApiRequest {
+                at,
+                request_line: request_line.trim_end().to_owned(),
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+            recorded.len()
+        };
+        let answer = answers.lock().unwrap().pop_front();
+        let created = format!(r#"{{"sid": "SM{number:032}", "status": "queued"}}"#);
+        let (status, header, body) = match answer {
+            Some((status, header, body)) => (status, header, body.to_owned()),
+            None => (201, None, created),
+        };
+        let mut response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some((name, value)) = header {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        response.push_str(&body);
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
