@@ -24,6 +24,7 @@ use crate::events;
 use crate::handler::{self, Handler, Message};
 use crate::later::Sender;
 use crate::logging::{self, Escaped};
+use crate::ngrok::Tunnels;
 use crate::program::{self, Program};
 use crate::repeats::Repeats;
 use crate::replies::{Fixed, Named, Rules};
@@ -129,6 +130,8 @@ pub struct Webhook {
     fallback: handler::Reply,
     /// Sends replies that come after the answer, with credentials.
     sender: Option<Arc<Sender>>,
+    /// ngrok's tunnels to this server, looked for without `PUBLIC_URL`.
+    tunnels: Option<Arc<Tunnels>>,
     limits: Limits,
     repeats: Repeats,
     keys: Keys,
@@ -173,6 +176,10 @@ impl Webhook {
             default: Fixed::new(&config.reply),
             replying: OnceLock::new(),
             fallback: config.reply_fallback.clone().into(),
+            tunnels: match (&config.public_url, &config.ngrok_api) {
+                (None, Some(api)) => Some(Tunnels::new(api, config.port)),
+                _ => None,
+            },
             sender: config.credentials.clone().map(|credentials| {
                 let status_callback = config
                     .public_url
@@ -194,6 +201,14 @@ impl Webhook {
             keys: config.keys.clone(),
             public_url: config.public_url.clone(),
             acknowledged: Reply::default().render().into_boxed_slice(),
+        }
+    }
+
+    /// Asks ngrok's agent, on a thread of its own, for the tunnels to this
+    /// server, unless `PUBLIC_URL` is set or asking is off.
+    pub fn look_for_tunnels(&self) {
+        if let Some(tunnels) = &self.tunnels {
+            tunnels.ask();
         }
     }
 
@@ -270,6 +285,16 @@ impl Webhook {
 
     fn webhook(&self, request: &impl Request, status_only: bool) -> Answer<'_> {
         let (path, query) = routes::split_url(request.target());
+        // A request through a tunnel not known yet: ask ngrok's agent, in the
+        // background, for the URL Twilio calls.
+        if let Some(tunnels) = &self.tunnels {
+            let host = request
+                .header("X-Forwarded-Host")
+                .or(request.header("Host"));
+            if let Some(host) = host.filter(|host| !is_local(host) && !tunnels.knows_host(host)) {
+                tunnels.ask_about(host);
+            }
+        }
         let is_form = request.header("Content-Type").is_some_and(params::is_form);
         if !self.keys.is_empty() {
             let payload = if is_form {
@@ -354,35 +379,106 @@ impl Webhook {
         }
     }
 
-    /// Checks `X-Twilio-Signature`; the error says why a request is refused
-    /// and which URL was checked, never a secret or an expected signature.
+    /// Checks `X-Twilio-Signature`: for the URL `PUBLIC_URL` or the
+    /// request's `Host` gives, or for the URL of an ngrok tunnel to this
+    /// server. The error says why a request is refused and which URL was
+    /// checked, never a secret or an expected signature: for a signature
+    /// that matches none, which URL it does match (of a handful the request
+    /// could have come through) and the `PUBLIC_URL` to set, or that the
+    /// token is the likely cause.
     fn check_signature(&self, request: &impl Request, payload: Payload<'_>) -> Result<(), String> {
+        let target = request.target();
         let Some(url) = signature::request_url(
             self.public_url.as_deref(),
             request.header("X-Forwarded-Proto"),
             request.header("Host"),
-            request.target(),
+            target,
         ) else {
             return Err("no Host header to rebuild the URL from (set PUBLIC_URL)".to_owned());
         };
-        let verdict = signature::check(
-            &self.keys,
-            &url,
-            payload,
-            request.header(SIGNATURE_HEADER),
-            request.header(SETTINGS_HEADER),
-        );
+        let check = |url: &str| {
+            signature::check(
+                &self.keys,
+                url,
+                payload,
+                request.header(SIGNATURE_HEADER),
+                request.header(SETTINGS_HEADER),
+            )
+        };
+        let verdict = check(&url);
         match verdict {
-            Verdict::Valid => Ok(()),
-            Verdict::NoMatch => Err(format!(
-                "{verdict} (checked URL {}; if Twilio called another URL, set PUBLIC_URL to its start)",
-                Escaped(&url)
-            )),
-            _ => Err(format!("{verdict} (checked URL {})", Escaped(&url))),
+            Verdict::Valid => return Ok(()),
+            Verdict::NoMatch => {}
+            _ => return Err(format!("{verdict} (checked URL {})", Escaped(&url))),
         }
+        // ngrok's tunnels to this server are as good as the URL rebuilt
+        // from Host, which ngrok may rewrite.
+        let tunnels = self
+            .tunnels
+            .as_ref()
+            .map(|tunnels| tunnels.known())
+            .unwrap_or_default();
+        if tunnels
+            .iter()
+            .any(|base| check(&format!("{base}{target}")) == Verdict::Valid)
+        {
+            return Ok(());
+        }
+        let matching = candidates(request, &url, target)
+            .into_iter()
+            .find(|candidate| check(candidate) == Verdict::Valid);
+        Err(match matching {
+            Some(candidate) => format!(
+                "{verdict} (checked URL {}); it matches {}: set PUBLIC_URL={}",
+                Escaped(&url),
+                Escaped(&candidate),
+                Escaped(candidate.strip_suffix(target).unwrap_or(&candidate))
+            ),
+            None => format!(
+                "{verdict} (checked URL {}); no URL the request could have come through matches \
+                 it either, so the token is the likely cause: {AUTH_TOKEN_VAR} must be the Auth \
+                 Token of the account that owns the number",
+                Escaped(&url)
+            ),
+        })
     }
 }
 
+/// Whether `host` (a `Host` header's value) names this machine.
+fn is_local(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
+}
+
+/// The URLs other than `checked` a request for `target` could have come
+/// through: the other scheme, the host `X-Forwarded-Host` names (ngrok's,
+/// when it rewrites `Host`), and the host `Host` names when `PUBLIC_URL`
+/// says otherwise. At most six: each costs an HMAC or two.
+fn candidates(request: &impl Request, checked: &str, target: &str) -> Vec<String> {
+    let swapped = |url: &str| match url.split_once("://") {
+        Some(("https", rest)) => Some(format!("http://{rest}")),
+        Some(("http", rest)) => Some(format!("https://{rest}")),
+        _ => None,
+    };
+    let mut urls = Vec::with_capacity(6);
+    urls.extend(swapped(checked));
+    for host in [request.header("X-Forwarded-Host"), request.header("Host")]
+        .into_iter()
+        .flatten()
+        .filter(|host| !host.is_empty() && !host.contains(['/', ' ']))
+    {
+        let https = format!("https://{host}{target}");
+        urls.extend(swapped(&https));
+        urls.push(https);
+    }
+    urls.retain(|url| url != checked);
+    urls.dedup();
+    urls.truncate(6);
+    urls
+}
 /// At `debug`, every parameter received and Twilio's idempotency token.
 fn log_received(request: &impl Request, params: &Params<'_>, query: &str, form: Option<&[u8]>) {
     if !log::log_enabled!(Level::Debug) {
@@ -408,6 +504,9 @@ fn log_received(request: &impl Request, params: &Params<'_>, query: &str, form: 
 
 /// Logs what the configuration means for the messages to come.
 fn log_settings(config: &Config) {
+    for adjusted in &config.adjusted {
+        warn!("{}", Escaped(adjusted));
+    }
     let replies = std::iter::once(("the reply", &config.reply)).chain(
         config
             .rules

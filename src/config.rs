@@ -13,7 +13,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::logging;
+use crate::ngrok;
 use crate::replies::{self, Rule, RuleError};
+use crate::routes::{STATUS_PATH, WEBHOOK_PATH};
 use crate::twilio::messages::{self, Auth, Credentials};
 use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Keys, SHARED_KEY_VAR, Secret, SecretsError};
 use crate::twilio::twiml::{Reply, TwimlError};
@@ -134,6 +136,11 @@ Options:
                       such as https://abc123.ngrok-free.app; used to check
                       signatures [env: PUBLIC_URL] [default: rebuilt from
                       X-Forwarded-Proto and Host]
+      --ngrok-api <URL>
+                      Where ngrok's agent lists its tunnels, to find the
+                      URL Twilio calls when PUBLIC_URL is not set; off
+                      never looks [env: NGROK_API_URL]
+                      [default: http://127.0.0.1:4040]
       --log-format <FORMAT>
                       text for people, or json: one JSON object per line,
                       for log shippers [env: LOG_FORMAT] [default: text]
@@ -219,6 +226,15 @@ pub struct Config {
     pub keys: Keys,
     /// How log lines are written. Defaults to text.
     pub log_format: logging::Format,
+    /// Where ngrok's agent lists its tunnels; asked, when `public_url` is
+    /// not set, for the tunnels to this server's port ([`ngrok`]). Defaults
+    /// to [`ngrok::DEFAULT_AGENT_API`]; `None` never asks.
+    ///
+    /// [`ngrok`]: crate::ngrok
+    pub ngrok_api: Option<String>,
+    /// What reading the configuration changed, to be said once at start (a
+    /// `PUBLIC_URL` given with the webhook's path, say). Defaults to none.
+    pub adjusted: Vec<String>,
 }
 
 impl Default for Config {
@@ -238,6 +254,8 @@ impl Default for Config {
             public_url: None,
             keys: Keys::default(),
             log_format: logging::Format::Text,
+            ngrok_api: Some(ngrok::DEFAULT_AGENT_API.to_owned()),
+            adjusted: Vec::new(),
         }
     }
 }
@@ -273,6 +291,7 @@ where
     let mut account_sid = None;
     let mut api_key = None;
     let mut api_url = None;
+    let mut ngrok_api = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -294,6 +313,7 @@ where
             Long("account-sid") => account_sid = Some(parser.value()?),
             Long("api-key") => api_key = Some(parser.value()?),
             Long("api-url") => api_url = Some(parser.value()?),
+            Long("ngrok-api") => ngrok_api = Some(parser.value()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -407,7 +427,25 @@ where
             .map_err(|source| ConfigError::Rule { origin, source })?;
         config.rules = rules;
     }
+    let given_url = given(public_url.clone(), "--public-url", "PUBLIC_URL", &env)?;
     config.public_url = self::public_url(public_url, &env)?;
+    if let (Some(given), Some(url)) = (given_url, &config.public_url) {
+        let given_text = given.text.trim_end_matches('/');
+        let endpoint = given_text
+            .strip_prefix(url.as_str())
+            .filter(|endpoint| !endpoint.is_empty());
+        if let Some(endpoint) = endpoint {
+            config.adjusted.push(format!(
+                "{} ends with {endpoint}, the server's own path: the URL Twilio calls is \
+                 {url}{endpoint}, so {} is {url} (set it so to silence this)",
+                given.origin,
+                given.origin.name()
+            ));
+        }
+    }
+    if let Some(api) = self::ngrok_api(ngrok_api, &env)? {
+        config.ngrok_api = api;
+    }
     if let Some(given) = given(log_format, "--log-format", "LOG_FORMAT", &env)? {
         config.log_format = match given.text.parse() {
             Ok(format) => format,
@@ -577,6 +615,30 @@ where
     }))
 }
 
+/// Where to ask ngrok's agent for its tunnels, from `--ngrok-api` (given as
+/// `flag_value`) or `NGROK_API_URL`: `Some(None)` for `off`, `None` when
+/// neither is given.
+pub(crate) fn ngrok_api<E>(
+    flag_value: Option<OsString>,
+    env: &E,
+) -> Result<Option<Option<String>>, ConfigError>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let Some(given) = given(flag_value, "--ngrok-api", "NGROK_API_URL", env)? else {
+        return Ok(None);
+    };
+    if given.text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Some(None));
+    }
+    let url = given.text.trim().trim_end_matches('/');
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !matches!(scheme, Some("http" | "https")) || url.contains(char::is_whitespace) {
+        return Err(given.invalid("an http URL such as http://127.0.0.1:4040, or off"));
+    }
+    Ok(Some(Some(url.to_owned())))
+}
+
 /// Whether `text` is a Twilio SID of this `prefix`: the prefix and 32
 /// hexadecimal digits.
 fn is_sid(text: &str, prefix: &str) -> bool {
@@ -596,12 +658,18 @@ where
     }
 }
 
-/// Checks a public URL and drops its trailing slashes, so that appending
-/// the request path gives the URL Twilio signed.
+/// Checks a public URL and drops its trailing slashes and a trailing
+/// `/whatsapp` or `/status` (the server's own paths, which a user pastes
+/// from the Console), so that appending the request path gives the URL
+/// Twilio signed.
 fn parse_public_url(text: &str) -> Option<String> {
     let (scheme, rest) = text.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     let rest = rest.trim_end_matches('/');
+    let rest = [WEBHOOK_PATH, STATUS_PATH]
+        .iter()
+        .find_map(|endpoint| rest.strip_suffix(endpoint))
+        .map_or(rest, |without| without.trim_end_matches('/'));
     let host = rest.split('/').next().unwrap_or_default();
     let acceptable = matches!(scheme.as_str(), "http" | "https")
         && !host.is_empty()
@@ -670,6 +738,15 @@ pub enum Origin {
     Flag(&'static str),
     /// An environment variable, such as `PORT`.
     Env(&'static str),
+}
+
+impl Origin {
+    /// The flag or variable alone, such as `--port` or `PORT`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Origin::Flag(name) | Origin::Env(name) => name,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -1237,6 +1314,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_public_url_pasted_with_the_servers_path_is_cut_before_it_and_said() {
+        for (given, url) in [
+            (
+                "https://abc123.ngrok-free.app/whatsapp",
+                "https://abc123.ngrok-free.app",
+            ),
+            (
+                "https://abc123.ngrok-free.app/status/",
+                "https://abc123.ngrok-free.app",
+            ),
+            ("https://e.com/hooks/whatsapp", "https://e.com/hooks"),
+            ("https://e.com/whatsapp-bot", "https://e.com/whatsapp-bot"),
+        ] {
+            let config = config(&[], &[("PUBLIC_URL", given)]);
+            assert_eq!(config.public_url.as_deref(), Some(url), "{given}");
+        }
+        let config = config(
+            &["--public-url", "https://abc123.ngrok-free.app/whatsapp"],
+            &[],
+        );
+        assert_eq!(
+            config.adjusted,
+            [
+                "--public-url ends with /whatsapp, the server's own path: the URL Twilio calls is \
+              https://abc123.ngrok-free.app/whatsapp, so --public-url is \
+              https://abc123.ngrok-free.app (set it so to silence this)"
+            ]
+        );
+        assert!(
+            config_of(&[("PUBLIC_URL", "https://e.com/")])
+                .adjusted
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_ngrok_agent_is_asked_where_it_is_or_never() {
+        assert_eq!(
+            config(&[], &[]).ngrok_api.as_deref(),
+            Some("http://127.0.0.1:4040")
+        );
+        assert_eq!(config(&[], &[("NGROK_API_URL", "OFF")]).ngrok_api, None);
+        assert_eq!(
+            config(&["--ngrok-api", "http://127.0.0.1:4041/"], &[])
+                .ngrok_api
+                .as_deref(),
+            Some("http://127.0.0.1:4041")
+        );
+        assert_eq!(
+            error(&["--ngrok-api", "4040"], &[]),
+            r#"invalid value "4040" for --ngrok-api: expected an http URL such as http://127.0.0.1:4040, or off"#
+        );
+    }
+
+    #[test]
     fn help_names_every_flag_and_variable() {
         for name in [
             "--host",
@@ -1260,6 +1392,8 @@ pub(crate) mod tests {
             "TWILIO_API_SECRET",
             "--api-url",
             "TWILIO_API_URL",
+            "--ngrok-api",
+            "NGROK_API_URL",
             "HOST",
             "PORT",
             "REPLY",

@@ -16,7 +16,8 @@
 //!   answers messages and its implementations (a fixed reply and keyword
 //!   [`replies`], a reply [`program`], any Rust function), run by
 //!   [`replying`]; replies that come after Twilio stopped waiting go out
-//!   [`later`] through the Messages API. It says *what* to answer
+//!   [`later`] through the Messages API; [`ngrok`]'s local agent says
+//!   which tunnels lead to the server. It says *what* to answer
 //!   ([`answer::Answer`]) and never imports from [`http`].
 //! - [`twilio`]: what Twilio sends and expects: request [`params`](twilio::params),
 //!   [`signature`](twilio::signature)s, [`twiml`](twilio::twiml) and the
@@ -106,6 +107,7 @@ pub mod handler;
 pub mod http;
 pub mod later;
 pub mod logging;
+pub mod ngrok;
 pub mod program;
 pub mod repeats;
 pub mod replies;

@@ -63,10 +63,12 @@ impl FromStr for Format {
 }
 
 /// Sets up logging to standard error in `format`: the level from `RUST_LOG`
-/// (default `info`), tiny_http's own lines off (the edge reports what they
-/// would, and more precisely), and batched writes. Call it once, first
-/// thing.
+/// (default `info`; a `RUST_LOG` that would hide every line of this server
+/// is said at once, and `info` used instead), tiny_http's own lines off (the
+/// edge reports what they would, and more precisely), and batched writes.
+/// Call it once, first thing.
 pub fn init(format: Format) {
+    let (filter, unused) = filter(std::env::var("RUST_LOG").ok().as_deref());
     let (batch, _) = SINK.get_or_init(|| {
         let batch = Batch {
             buffer: Vec::with_capacity(BATCH_BYTES),
@@ -75,7 +77,8 @@ pub fn init(format: Format) {
         };
         (Arc::new(Mutex::new(batch)), format)
     });
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    env_logger::Builder::new()
+        .parse_filters(&filter)
         .filter_module("tiny_http", LevelFilter::Off)
         .format(move |out, record| {
             URGENT.set(record.level() <= Level::Warn);
@@ -87,6 +90,41 @@ pub fn init(format: Format) {
         })
         .target(env_logger::Target::Pipe(Box::new(Sink(Arc::clone(batch)))))
         .init();
+    if let Some(rust_log) = unused {
+        log::warn!(
+            "RUST_LOG={} names no level (error, warn, info, debug, trace) and no module of this \
+             server (whatsapp_webhook): it would hide every line; logging at info",
+            Escaped(&rust_log)
+        );
+    }
+}
+
+/// The filter env_logger is given for `rust_log` (the value of `RUST_LOG`),
+/// and, when that value would hide every line of this server although it
+/// does not say `off`, the value itself, to be said (`info` is used then).
+fn filter(rust_log: Option<&str>) -> (String, Option<String>) {
+    let Some(rust_log) = rust_log.filter(|value| !value.trim().is_empty()) else {
+        return ("info".to_owned(), None);
+    };
+    let levels = ["error", "warn", "info", "debug", "trace", "off"];
+    let names_ours = rust_log.split(',').map(str::trim).any(|directive| {
+        let (module, level) = match directive.split_once('=') {
+            Some((module, level)) => (Some(module.trim()), Some(level.trim())),
+            None if levels.contains(&directive.to_ascii_lowercase().as_str()) => {
+                (None, Some(directive))
+            }
+            None => (Some(directive), None),
+        };
+        let ours = module.is_none_or(|module| module.starts_with("whatsapp_webhook"));
+        let level_valid =
+            level.is_none_or(|level| levels.contains(&level.to_ascii_lowercase().as_str()));
+        ours && level_valid
+    });
+    if names_ours {
+        (rust_log.to_owned(), None)
+    } else {
+        ("info".to_owned(), Some(rust_log.to_owned()))
+    }
 }
 
 /// Writes every line gathered so far. The watchdog calls it on every tick,
@@ -465,6 +503,29 @@ mod tests {
         assert_eq!(value["sid"], "SM1");
         assert_eq!(value["repeat"], false);
         assert_eq!(value["time"].as_str().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn a_rust_log_that_would_hide_every_line_is_said_and_info_used() {
+        for kept in [
+            "debug",
+            "WARN",
+            "off",
+            "whatsapp_webhook=debug",
+            "info,tiny_http=trace",
+            "whatsapp_webhook::http=trace,warn",
+        ] {
+            assert_eq!(filter(Some(kept)), (kept.to_owned(), None), "{kept}");
+        }
+        assert_eq!(filter(None), ("info".to_owned(), None));
+        assert_eq!(filter(Some(" ")), ("info".to_owned(), None));
+        for hiding in ["verbose", "tiny_http=debug", "whatsapp_webhook=loud", "1"] {
+            assert_eq!(
+                filter(Some(hiding)),
+                ("info".to_owned(), Some(hiding.to_owned())),
+                "{hiding}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         .arg("check")
         .args(args)
         .env_clear()
+        .envs(support::HERMETIC.iter().copied())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
@@ -83,8 +84,8 @@ fn the_default_url_is_the_local_server_from_host_and_port() {
     assert_eq!(code, 0, "{report}");
     assert!(
         report.starts_with(&format!(
-            "POST http://127.0.0.1:{port}/whatsapp (the local server, from HOST and PORT; set \
-             PUBLIC_URL to check through ngrok)\n  a WhatsApp message \"Hello\" from \
+            "POST http://127.0.0.1:{port}/whatsapp (the local server, from HOST and PORT; with \
+             ngrok running, check goes through it)\n  a WhatsApp message \"Hello\" from \
              whatsapp:+15551234567 to whatsapp:+14155238886\n  not signed: TWILIO_AUTH_TOKEN is \
              not set (a server that checks signatures answers 403)\n"
         )),
@@ -751,4 +752,148 @@ fn bad_usage_exits_2_with_the_reason() {
     let (code, help) = check(&["--help"], &[]);
     assert_eq!(code, 0);
     assert!(help.starts_with("whatsapp-webhook check: "), "{help}");
+}
+
+#[test]
+fn a_host_name_that_does_not_resolve_is_11210() {
+    // `.invalid` never resolves (RFC 2606), with or without a network.
+    let (code, report) = check(&["http://no-such-host.invalid/whatsapp"], &[]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(
+            "\n\nFAIL: Twilio would log error 11210 (HTTP bad host name) and send no reply.\n  \
+             the URL's host name cannot be resolved\n"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_11220() {
+    let server = Binary::start(&[], &[]);
+    let (code, report) = check(&[&format!("https://{}/whatsapp", server.addr)], &[]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(
+            "FAIL: Twilio would log error 11220 (SSL/TLS handshake error) and send no reply.\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("what to do: the port does not speak HTTPS: use an http:// URL"),
+        "{report}"
+    );
+}
+
+/// An HTTPS server with a certificate made here for 127.0.0.1, signed by
+/// itself: `openssl s_server`, on a port of its own; killed when dropped.
+struct SelfSigned {
+    child: std::process::Child,
+    port: u16,
+    _dir: support::TempDir,
+}
+
+impl SelfSigned {
+    /// `ca` makes a certificate that says it is an authority (as `openssl
+    /// req -x509` does by default); otherwise an end entity's.
+    fn start(openssl: &std::path::Path, ca: bool) -> SelfSigned {
+        let dir = support::TempDir::new("tls");
+        let mut made = Command::new(openssl);
+        made.args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if !ca {
+            made.args(["-addext", "basicConstraints=critical,CA:FALSE"]);
+        }
+        assert!(made.status().expect("run openssl req").success());
+        // A port of its own: bound, read back, freed for s_server at once.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(openssl)
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("-key")
+            .arg(dir.join("key.pem"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        let deadline = std::time::Instant::now() + support::PATIENCE;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not start"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        SelfSigned {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_self_signed_certificate_is_11237() {
+    let Some(openssl) = support::program("openssl", &[]) else {
+        return support::skipped("check: a self-signed certificate", "openssl not found");
+    };
+    for ca in [true, false] {
+        let server = SelfSigned::start(&openssl, ca);
+        let (code, report) = check(
+            &[&format!("https://127.0.0.1:{}/whatsapp", server.port)],
+            &[],
+        );
+        assert_eq!(code, 1, "{report}");
+        assert!(
+            report.contains(
+                "FAIL: Twilio would log error 11237 (certificate invalid) and send no reply.\n  \
+                 the server's certificate is not valid"
+            ),
+            "{ca}: {report}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_url_is_bad_usage() {
+    for url in ["http://[::1/x", "http://exa mple.com/", "http:///whatsapp"] {
+        let output = Command::new(Binary::path())
+            .args(["check", url])
+            .env_clear()
+            .output()
+            .expect("run check");
+        assert_eq!(output.status.code(), Some(2), "{url}");
+        assert_eq!(output.stdout, b"", "{url}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!("whatsapp-webhook: invalid value {url:?} for URL")),
+            "{stderr}"
+        );
+    }
 }

@@ -144,3 +144,43 @@ fn rust_log_debug_adds_a_line_per_request() {
     let line = server.wait_for("GET -> 404");
     assert!(line.contains(" DEBUG "), "{line}");
 }
+
+#[test]
+fn a_rust_log_that_would_hide_every_line_is_said_and_the_server_logs_at_info() {
+    let mut server = Binary::start(&[], &[("RUST_LOG", "verbose")]);
+    let said = server.wait_for("RUST_LOG=verbose");
+    assert!(said.contains(" WARN "), "{said}");
+    assert!(
+        said.ends_with("it would hide every line; logging at info"),
+        "{said}"
+    );
+    server.wait_for("listening on http://");
+    assert_eq!(
+        server
+            .seen
+            .iter()
+            .filter(|line| line.contains("RUST_LOG="))
+            .count(),
+        1,
+        "said once: {:#?}",
+        server.seen
+    );
+}
+
+#[test]
+fn a_public_url_pasted_with_whatsapp_is_accepted_without_it_and_said() {
+    let mut server = Binary::start(
+        &[],
+        &[
+            ("PUBLIC_URL", "https://abc123.ngrok-free.app/whatsapp"),
+            ("TWILIO_AUTH_TOKEN", "12345678901234567890123456789012"),
+        ],
+    );
+    let said = server.wait_for("PUBLIC_URL (environment variable) ends with /whatsapp");
+    assert!(said.contains(" WARN "), "{said}");
+    let signed = server.wait_for("signed URL: ");
+    assert!(
+        signed.ends_with("signed URL: https://abc123.ngrok-free.app/whatsapp"),
+        "{signed}"
+    );
+}

@@ -351,7 +351,9 @@ fn a_refusal_is_logged_with_the_reason_and_url_but_no_secret_or_message() {
     assert!(
         mismatch.ends_with(
             "rejected POST /whatsapp: X-Twilio-Signature does not match (checked URL \
-             https://abc.ngrok-free.app/whatsapp?x=1; if Twilio called another URL, set PUBLIC_URL to its start)"
+             https://abc.ngrok-free.app/whatsapp?x=1); no URL the request could have come \
+             through matches it either, so the token is the likely cause: TWILIO_AUTH_TOKEN \
+             must be the Auth Token of the account that owns the number"
         ),
         "{mismatch}"
     );
@@ -380,4 +382,54 @@ fn secrets_come_from_the_environment_only() {
         stderr,
         "whatsapp-webhook: TWILIO_AUTH_TOKEN holds more than two comma-separated values (two allow a rotation)\n"
     );
+}
+
+#[test]
+fn a_signature_that_does_not_match_names_the_likely_fix() {
+    const KEY: &str = "12345678901234567890123456789012";
+    let form = "MessageSid=SM1&From=whatsapp%3A%2B1555&Body=hi";
+    let mut server = support::Binary::start(&[], &[("TWILIO_AUTH_TOKEN", KEY)]);
+    // Twilio called https, a proxy in front said nothing about it: the server
+    // rebuilt http.
+    let signed = support::signed_post(KEY, "https://hooks.example.com/whatsapp", form);
+    let sent = String::from_utf8(signed)
+        .unwrap()
+        .replace("Host: example.com", "Host: hooks.example.com");
+    assert_eq!(server.request(sent.as_bytes()).status(), 403);
+    let warning = server.wait_for("rejected POST /whatsapp");
+    assert!(
+        warning.ends_with(
+            "X-Twilio-Signature does not match (checked URL http://hooks.example.com/whatsapp); \
+             it matches https://hooks.example.com/whatsapp: set \
+             PUBLIC_URL=https://hooks.example.com"
+        ),
+        "{warning}"
+    );
+    // ngrok rewrote Host: the original is in X-Forwarded-Host.
+    let signed = support::signed_post(KEY, "https://abc123.ngrok-free.app/whatsapp", form);
+    let sent = String::from_utf8(signed).unwrap().replace(
+        "Host: example.com",
+        "Host: localhost:8767\r\nX-Forwarded-Host: abc123.ngrok-free.app",
+    );
+    assert_eq!(server.request(sent.as_bytes()).status(), 403);
+    let warning = server.wait_for("set PUBLIC_URL=https://abc123.ngrok-free.app");
+    assert!(
+        warning.contains("(checked URL http://localhost:8767/whatsapp)"),
+        "{warning}"
+    );
+    // Signed with another token: no URL helps.
+    let signed = support::signed_post("another-token", "http://example.com/whatsapp", form);
+    assert_eq!(server.request(&signed).status(), 403);
+    let warning = server.wait_for("the token is the likely cause");
+    assert!(
+        warning.ends_with(
+            "X-Twilio-Signature does not match (checked URL http://example.com/whatsapp); no URL \
+             the request could have come through matches it either, so the token is the likely \
+             cause: TWILIO_AUTH_TOKEN must be the Auth Token of the account that owns the number"
+        ),
+        "{warning}"
+    );
+    for line in &server.seen {
+        assert!(!line.contains(KEY), "a secret in the log: {line}");
+    }
 }

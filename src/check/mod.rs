@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use options::{Options, Signing, Target};
 
+use crate::ngrok;
 use crate::routes::WEBHOOK_PATH;
 use crate::twilio::errors;
 use crate::twilio::inbound::Ids;
@@ -36,6 +37,8 @@ use send::{Answered, Exchange};
 ///
 /// Fails only when writing to `out` fails.
 pub fn run(options: &Options, out: &mut dyn Write) -> io::Result<bool> {
+    let through_tunnel = through_tunnel(options);
+    let options = through_tunnel.as_ref().unwrap_or(options);
     let ids = Ids {
         message: random_hex(32),
         account: random_hex(32),
@@ -63,17 +66,39 @@ pub fn run(options: &Options, out: &mut dyn Write) -> io::Result<bool> {
     Ok(accepted)
 }
 
+/// `options` going through ngrok's tunnel to the local server, when they
+/// target the local server and the agent lists one to its port.
+fn through_tunnel(options: &Options) -> Option<Options> {
+    if options.target != Target::Local {
+        return None;
+    }
+    let api = options.ngrok_api.as_deref()?;
+    let port = ureq::http::Uri::try_from(options.url.as_str())
+        .ok()?
+        .port_u16()?;
+    let tunnel = ngrok::tunnels_to(api, port).ok()?.into_iter().next()?;
+    Some(Options {
+        url: format!("{tunnel}{WEBHOOK_PATH}"),
+        target: Target::Tunnel(api.to_owned()),
+        ..options.clone()
+    })
+}
+
 /// The report on `exchange`, and whether Twilio would accept the answer.
 fn report(options: &Options, request: &Request, exchange: &Exchange) -> (String, bool) {
     let mut out = String::new();
     let method = if options.get { "GET" } else { "POST" };
     let _ = write!(out, "{method} {}", options.url);
-    let _ = match options.target {
+    let _ = match &options.target {
         Target::Given => writeln!(out),
         Target::PublicUrl => writeln!(out, " (PUBLIC_URL and {WEBHOOK_PATH}: ngrok included)"),
         Target::Local => writeln!(
             out,
-            " (the local server, from HOST and PORT; set PUBLIC_URL to check through ngrok)"
+            " (the local server, from HOST and PORT; with ngrok running, check goes through it)"
+        ),
+        Target::Tunnel(api) => writeln!(
+            out,
+            " (through the ngrok tunnel to the local server, which ngrok's agent at {api} lists)"
         ),
     };
     let inbound = &options.inbound;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{self, ConfigError, MAX_TIMEOUT_SECS, Origin};
+use crate::ngrok;
 use crate::routes::WEBHOOK_PATH;
 use crate::twilio::inbound::Inbound;
 use crate::twilio::signature::{self, AUTH_TOKEN_VAR, Secret};
@@ -25,8 +26,9 @@ Usage: whatsapp-webhook check [OPTIONS] [URL]
 
 Arguments:
   [URL]  The webhook's URL, exactly as Twilio's console holds it
-         [default: $PUBLIC_URL/whatsapp when PUBLIC_URL is set, else the local
-         server at HOST and PORT, such as http://127.0.0.1:8767/whatsapp]
+         [default: $PUBLIC_URL/whatsapp when PUBLIC_URL is set; else the ngrok
+         tunnel to PORT, when ngrok's agent lists one; else the local server
+         at HOST and PORT, such as http://127.0.0.1:8767/whatsapp]
 
 Options:
       --body <TEXT>     The message's text [default: Hello]
@@ -45,6 +47,8 @@ Options:
                         How long to wait for the whole answer (1 to 3600)
                         [default: 15, as Twilio]
       --curl            Prints an equivalent curl command instead of sending
+      --ngrok-api <URL> Where ngrok's agent lists its tunnels; off never looks
+                        [env: NGROK_API_URL] [default: http://127.0.0.1:4040]
   -h, --help            Print this help
 
 The request is signed with TWILIO_AUTH_TOKEN (the first value during a
@@ -74,10 +78,14 @@ pub struct Options {
     pub timeout: Duration,
     /// Whether to print a curl command instead of sending.
     pub curl: bool,
+    /// Where ngrok's agent lists its tunnels, asked for a tunnel to the
+    /// local server when no URL and no `PUBLIC_URL` is given; `None` never
+    /// asks. Defaults to [`ngrok::DEFAULT_AGENT_API`].
+    pub ngrok_api: Option<String>,
 }
 
 /// Where the URL `check` calls came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The command line.
     Given,
@@ -85,6 +93,9 @@ pub enum Target {
     PublicUrl,
     /// `HOST` and `PORT` (or their defaults): the local server.
     Local,
+    /// An ngrok tunnel to the local server, listed by the agent at this
+    /// address.
+    Tunnel(String),
 }
 
 /// Whether the request is signed.
@@ -121,6 +132,7 @@ where
     let mut no_signature = false;
     let mut timeout = DEFAULT_TIMEOUT;
     let mut curl = false;
+    let mut ngrok_api = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -160,6 +172,7 @@ where
                 };
             }
             Long("curl") => curl = true,
+            Long("ngrok-api") => ngrok_api = Some(parser.value()?),
             Value(value) if url.is_none() => url = Some(text(value, "URL")?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -193,6 +206,8 @@ where
         Some(token) => Signing::Token(token),
         None => Signing::NoToken,
     };
+    let ngrok_api = config::ngrok_api(ngrok_api, &env)?
+        .unwrap_or_else(|| Some(ngrok::DEFAULT_AGENT_API.to_owned()));
     Ok(Some(Options {
         url,
         target,
@@ -201,6 +216,7 @@ where
         signing,
         timeout,
         curl,
+        ngrok_api,
     }))
 }
 
@@ -244,8 +260,11 @@ fn parse_url(text: &str) -> Option<String> {
         && !rest.contains('#')
         && !rest.contains(|c: char| c.is_whitespace() || c.is_control());
     let url = format!("{scheme}://{rest}");
-    // The port must be one the signature can be computed for.
-    (acceptable && signature::url_forms(&url).is_some()).then_some(url)
+    // A URL an HTTP client can send to (`http://[::1/x` is none), whose port
+    // the signature can be computed for.
+    let sendable = ureq::http::Uri::try_from(url.as_str())
+        .is_ok_and(|uri| uri.host().is_some_and(|host| !host.is_empty()));
+    (acceptable && sendable && signature::url_forms(&url).is_some()).then_some(url)
 }
 
 fn text(value: OsString, flag: &'static str) -> Result<String, ConfigError> {

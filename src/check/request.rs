@@ -144,6 +144,7 @@ mod tests {
             signing,
             timeout: Duration::from_secs(15),
             curl: false,
+            ngrok_api: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! answer is turned into the error Twilio would log.
 
 use std::io;
+use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -68,7 +69,20 @@ pub fn send(request: &Request, timeout: Duration) -> Exchange {
         let left = timeout.saturating_sub(start.elapsed());
         let mut response = match call(&agent, &request, left) {
             Ok(response) => response,
-            Err(error) => break Err(unanswered(error, timeout)),
+            Err(error) => {
+                let closed = matches!(&error, ureq::Error::Io(_));
+                let mut refusal = unanswered(error, timeout);
+                if closed && refusal.code == Some(11200) && speaks_plain_http(&request.url) {
+                    refusal = Refusal {
+                        code: Some(11220),
+                        problem: "the TLS handshake failed: the port answers plain HTTP".to_owned(),
+                        fix: "the port does not speak HTTPS: use an http:// URL for a plain \
+                              HTTP server (ngrok's addresses speak both)"
+                            .to_owned(),
+                    };
+                }
+                break Err(refusal);
+            }
         };
         let status = response.status().as_u16();
         let location = header(&response, "Location");
@@ -99,6 +113,13 @@ fn call(
     request: &Request,
     left: Duration,
 ) -> Result<Response<ureq::Body>, ureq::Error> {
+    // A host name that does not resolve is 11210 to Twilio: found here, and
+    // not from how the client words its failure.
+    if let Some((host, port)) = host_and_port(&request.url) {
+        if (host.as_str(), port).to_socket_addrs().is_err() {
+            return Err(ureq::Error::HostNotFound);
+        }
+    }
     macro_rules! with_headers {
         ($builder:expr) => {{
             let mut builder = $builder.config().timeout_global(Some(left)).build();
@@ -143,6 +164,45 @@ fn read(response: &mut Response<ureq::Body>, timeout: Duration) -> Result<Answer
     })
 }
 
+/// Whether `url` is an `https://` URL whose port answers plain HTTP: a
+/// server that does not speak TLS may wait for a line end and close, which
+/// looks to the TLS client like any closed connection.
+fn speaks_plain_http(url: &str) -> bool {
+    if !url.starts_with("https://") {
+        return false;
+    }
+    let Some(addr) = host_and_port(url)
+        .and_then(|(host, port)| (host.as_str(), port).to_socket_addrs().ok()?.next())
+    else {
+        return false;
+    };
+    let patience = Duration::from_secs(2);
+    let asked = (|| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, patience)?;
+        stream.set_read_timeout(Some(patience))?;
+        stream.write_all(b"HEAD / HTTP/1.0\r\n\r\n")?;
+        let mut start = [0u8; 5];
+        stream.read_exact(&mut start)?;
+        Ok::<_, io::Error>(start)
+    })();
+    asked.is_ok_and(|start| &start == b"HTTP/")
+}
+
+/// The host (without an IPv6 literal's brackets) and port of `url`.
+fn host_and_port(url: &str) -> Option<(String, u16)> {
+    let uri = ureq::http::Uri::try_from(url).ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some((host.to_owned(), port))
+}
+
 fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
     let value = response.headers().get(name)?;
     Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
@@ -182,6 +242,12 @@ fn unanswered(error: ureq::Error, timeout: Duration) -> Refusal {
     };
     let running = "make sure the server (and ngrok, if the URL is ngrok's) is running, and that \
                    the URL's host and port are the ones it listens on";
+    // TLS failures come wrapped in I/O errors.
+    if let Error::Io(io) = &error {
+        if let Some(tls) = tls_error(io) {
+            return certificate_or_handshake(tls.clone(), &io.to_string());
+        }
+    }
     match error {
         Error::HostNotFound => refusal(
             11210,
@@ -214,22 +280,11 @@ fn unanswered(error: ureq::Error, timeout: Duration) -> Refusal {
             running,
         ),
         Error::Timeout(_) => timed_out(timeout),
-        Error::Rustls(rustls::Error::InvalidCertificate(certificate)) => {
-            use rustls::CertificateError as Why;
-            let code = match certificate {
-                Why::NotValidForName | Why::NotValidForNameContext { .. } => 11235,
-                Why::Expired | Why::ExpiredContext { .. } => 11236,
-                Why::UnknownIssuer => 11237,
-                _ => 11220,
-            };
-            refusal(
-                code,
-                format!("the server's certificate is not valid: {certificate:?}"),
-                "serve a certificate from a public authority for the URL's host name, with its \
-                 intermediate certificates (ngrok's addresses have one)",
-            )
+        Error::Rustls(tls) => {
+            let said = tls.to_string();
+            certificate_or_handshake(tls, &said)
         }
-        Error::Rustls(_) | Error::Tls(_) => refusal(
+        Error::Tls(_) => refusal(
             11220,
             format!("the TLS handshake failed: {error}"),
             "check that the port speaks HTTPS (an http:// URL for a plain HTTP server)",
@@ -238,6 +293,53 @@ fn unanswered(error: ureq::Error, timeout: Duration) -> Refusal {
             11200,
             format!("no valid HTTP answer: {other}"),
             "look at the server's log, and at what sits between it and the URL (proxy, ngrok)",
+        ),
+    }
+}
+
+/// The TLS error an I/O error wraps, if it wraps one.
+fn tls_error(error: &io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// The error Twilio logs for a TLS failure: which certificate problem
+/// (11235, 11236, 11237), or a failed handshake (11220).
+fn certificate_or_handshake(tls: rustls::Error, said: &str) -> Refusal {
+    use rustls::CertificateError as Why;
+    let refusal = |code, problem: String, fix: &str| Refusal {
+        code: Some(code),
+        problem,
+        fix: fix.to_owned(),
+    };
+    let certificate_fix = "serve a certificate from a public authority for the URL's host name, \
+                           with its intermediate certificates (ngrok's addresses have one)";
+    match tls {
+        rustls::Error::InvalidCertificate(certificate) => {
+            let code = match certificate {
+                Why::NotValidForName | Why::NotValidForNameContext { .. } => 11235,
+                Why::Expired | Why::ExpiredContext { .. } => 11236,
+                // Self-signed, a missing intermediate, a CA's own certificate
+                // served as the server's: no path to a trusted authority.
+                Why::UnknownIssuer | Why::BadSignature => 11237,
+                Why::Other(ref other) if other.to_string().contains("CaUsedAsEndEntity") => 11237,
+                _ => 11220,
+            };
+            refusal(
+                code,
+                format!("the server's certificate is not valid: {said}"),
+                certificate_fix,
+            )
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => refusal(
+            11220,
+            format!("the TLS handshake failed: {said}"),
+            "the port does not speak HTTPS: use an http:// URL for a plain HTTP server (ngrok's \
+             addresses speak both)",
+        ),
+        _ => refusal(
+            11220,
+            format!("the TLS handshake failed: {said}"),
+            "check that the port speaks HTTPS (an http:// URL for a plain HTTP server)",
         ),
     }
 }

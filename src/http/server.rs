@@ -200,7 +200,7 @@ impl Server {
     /// announcing impossible bodies have been parked, or when no connection
     /// could be answered for six times the timeout.
     pub fn run(self) -> Result<(), ServerError> {
-        let webhook = Webhook::new(&self.config);
+        let webhook = Webhook::new(&self.bound_config());
         self.serve(webhook)
     }
 
@@ -216,8 +216,16 @@ impl Server {
     ///
     /// As [`run`](Server::run).
     pub fn run_with(self, handler: impl Handler) -> Result<(), ServerError> {
-        let webhook = Webhook::with_handler(&self.config, Box::new(handler));
+        let webhook = Webhook::with_handler(&self.bound_config(), Box::new(handler));
         self.serve(webhook)
+    }
+
+    /// The configuration, with the port actually bound (`0` asks for any).
+    fn bound_config(&self) -> Config {
+        Config {
+            port: self.local_addr.port(),
+            ..self.config.clone()
+        }
     }
 
     fn serve(self, webhook: Webhook) -> Result<(), ServerError> {
@@ -252,6 +260,7 @@ impl Server {
         )
         .map_err(ServerError::Setup)?;
         log_start(self.local_addr);
+        core.webhook.look_for_tunnels();
 
         let mut local = Local::default();
         let mut current = self.control.current();

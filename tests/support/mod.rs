@@ -16,6 +16,11 @@ use whatsapp_webhook::{Config, Handle, Server, ServerError};
 /// The reply every test expects unless it configures another one.
 pub const DEFAULT_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>What's app, doc?</Message></Response>"#;
 
+/// What every binary a test starts gets before the test's own variables:
+/// no asking an ngrok agent at its fixed address (a test that wants one
+/// starts a fake and says where).
+pub const HERMETIC: &[(&str, &str)] = &[("NGROK_API_URL", "off")];
+
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -40,6 +45,7 @@ impl TestServer {
         let config = Config {
             host: [127, 0, 0, 1].into(),
             port: 0,
+            ngrok_api: None,
             ..config
         };
         let server = Server::bind(&config).expect("bind 127.0.0.1:0");
@@ -250,6 +256,7 @@ impl Binary {
     pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Binary {
         command
             .env_clear()
+            .envs(HERMETIC.iter().copied())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -357,6 +364,7 @@ pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, S
     let output = Command::new(Binary::path())
         .args(args)
         .env_clear()
+        .envs(HERMETIC.iter().copied())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
