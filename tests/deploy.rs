@@ -104,10 +104,15 @@ impl Proxy {
     /// nginx with the shipped proxy snippet and upstream, in front of
     /// `server`.
     fn nginx(nginx: &Path, server: SocketAddr) -> Proxy {
+        Proxy::nginx_listening(nginx, server, "")
+    }
+
+    /// The same, with `parameters` (such as `http2`) on its `listen` line.
+    fn nginx_listening(nginx: &Path, server: SocketAddr, parameters: &str) -> Proxy {
         Proxy::start(TempDir::new("nginx"), |dir, addr| {
             // The snippet is included as a site includes it.
             let http = format!(
-                "{}\nserver {{\n    listen {addr};\n    include {DEPLOY}/nginx/whatsapp-webhook-proxy.conf;\n}}",
+                "{}\nserver {{\n    listen {addr} {parameters};\n    include {DEPLOY}/nginx/whatsapp-webhook-proxy.conf;\n}}",
                 shipped_upstream(server)
             );
             fs::write(dir.join("nginx.conf"), nginx_conf(dir, &http)).expect("write nginx.conf");
@@ -514,6 +519,58 @@ fn what_tiny_http_cannot_survive_is_stopped_at_nginx() {
     chunked.assert_twiml(DEFAULT_TWIML);
     let log = proxy.error_log();
     assert!(!log.contains("[emerg]") && !log.contains("[crit]"), "{log}");
+}
+
+/// The status curl reports for `GET /healthz` over HTTP/2 (without TLS) at
+/// `addr`, with a header `X-Long` of `length` letters; `None` when the
+/// stream or connection was cut.
+fn http2_status_with_header(curl: &Path, addr: SocketAddr, length: usize) -> Option<u16> {
+    let output = Command::new(curl)
+        .env_clear()
+        .args(["--silent", "--http2-prior-knowledge", "--max-time", "5"])
+        .args(["--output", "/dev/null", "--write-out", "%{http_code}"])
+        .arg("--header")
+        .arg(format!("X-Long: {}", "a".repeat(length)))
+        .arg(format!("http://{addr}/healthz"))
+        .output()
+        .expect("run curl");
+    let code: u16 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("curl writes a status code");
+    (output.status.success() && code != 0).then_some(code)
+}
+
+/// Over HTTP/2, nginx applies `large_client_header_buffers`'s 8 KiB to a
+/// header field as compressed (HPACK's Huffman code takes at least 5 bits
+/// a character), so a field passes up to 8192 × 8 / 5 = 13 107 bytes and
+/// not one byte more: the bound docs/deployment.md states.
+#[test]
+fn over_http2_nginx_bounds_a_header_at_13107_bytes() {
+    let Some(nginx) = nginx() else {
+        return skipped("deploy: HTTP/2 header bound at nginx", "nginx not found");
+    };
+    let Some(curl) = program("curl", &[]) else {
+        return skipped("deploy: HTTP/2 header bound at nginx", "curl not found");
+    };
+    let features = Command::new(&curl)
+        .arg("--version")
+        .output()
+        .expect("run curl --version");
+    if !String::from_utf8_lossy(&features.stdout).contains("HTTP2") {
+        return skipped(
+            "deploy: HTTP/2 header bound at nginx",
+            "curl was built without HTTP/2",
+        );
+    }
+    let server = server(&[]);
+    let proxy = Proxy::nginx_listening(&nginx, server.addr, "http2");
+    assert_eq!(http2_status_with_header(&curl, proxy.addr, 100), Some(200));
+    assert_eq!(
+        http2_status_with_header(&curl, proxy.addr, 13_107),
+        Some(200)
+    );
+    assert_eq!(http2_status_with_header(&curl, proxy.addr, 13_108), None);
 }
 
 #[test]
