@@ -210,6 +210,43 @@ fn a_repeat_is_answered_the_same_and_logged_as_a_repeat() {
     assert_eq!(first, 2, "one line each: {:#?}", server.seen);
 }
 
+/// A repeat is the same `MessageSid` again, not the same sender: two
+/// messages from one sender are both new, the second one's sid posted
+/// again is a repeat.
+#[test]
+fn repeats_are_told_by_message_sid_not_by_sender() {
+    let mut server = json_server();
+    let sids = [
+        "MM1f3b2a0c9d8e7f6a5b4c3d2e1f0a9b8c",
+        "SM2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e1b",
+    ];
+    for form in [IMAGE_FORM, LOCATION_FORM, LOCATION_FORM] {
+        assert!(form.contains("From=whatsapp%3A%2B15551234567&"));
+        post(&server, "/whatsapp", form).assert_twiml(DEFAULT_TWIML);
+    }
+    let repeat = json(&server.wait_for("\"repeat\":true"));
+    assert_eq!(repeat["sid"], sids[1]);
+    let lines: Vec<Value> = server
+        .seen
+        .iter()
+        .filter(|line| line.contains("\"sid\""))
+        .map(|line| json(line))
+        .collect();
+    let told: Vec<(&str, bool)> = lines
+        .iter()
+        .map(|line| {
+            let sid = line["sid"].as_str().expect("a sid");
+            (sid, line["repeat"].as_bool().expect("repeat is a bool"))
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [(sids[0], false), (sids[1], false), (sids[1], true)],
+        "{:#?}",
+        server.seen
+    );
+}
+
 #[test]
 fn a_browser_check_is_answered_and_logged_as_a_check() {
     let mut server = text_server();
@@ -291,9 +328,9 @@ fn json_logs_carry_every_field_of_a_message() {
 #[test]
 fn json_logs_carry_locations_buttons_and_statuses() {
     let mut server = json_server();
-    post(&server, "/whatsapp", LOCATION_FORM);
-    post(&server, "/whatsapp", BUTTON_FORM);
-    post(&server, "/status", FAILED_FORM);
+    post(&server, "/whatsapp", LOCATION_FORM).assert_twiml(DEFAULT_TWIML);
+    post(&server, "/whatsapp", BUTTON_FORM).assert_twiml(DEFAULT_TWIML);
+    post(&server, "/status", FAILED_FORM).assert_twiml(EMPTY_TWIML);
     let location = json(&server.wait_for("\"sid\":\"SM2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e1b\""));
     assert_eq!(
         location["location"],

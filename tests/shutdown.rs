@@ -5,11 +5,15 @@ mod support;
 
 use std::io::{BufReader, Write};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
 
-use support::{Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, connect, post_form, read_response};
+use support::{
+    Binary, DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, connect, post_form, read_response,
+    read_response_or_end,
+};
 
 fn signal(server: &Binary, name: &str) {
     let status = Command::new("kill")
@@ -58,10 +62,12 @@ fn sigterm_under_load_answers_every_request_sent_before_it() {
     let mut server = Binary::start(&[], &[]);
     let connections = 8;
     let started = Arc::new(Barrier::new(connections + 1));
+    let answers = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..connections)
         .map(|_| {
             let addr = server.addr;
             let started = Arc::clone(&started);
+            let answers = Arc::clone(&answers);
             thread::spawn(move || {
                 let mut stream = connect(addr);
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -77,13 +83,13 @@ fn sigterm_under_load_answers_every_request_sent_before_it() {
                     let at = Instant::now();
                     for _ in 0..4 {
                         sent.push((at, false));
-                        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            read_response(&mut reader, false)
-                        }));
                         // The connection ended: the request was not answered.
-                        let Ok(response) = read else { return sent };
+                        let Some(response) = read_response_or_end(&mut reader, false) else {
+                            return sent;
+                        };
                         response.assert_twiml(DEFAULT_TWIML);
                         sent.last_mut().unwrap().1 = true;
+                        answers.fetch_add(1, Ordering::Relaxed);
                         if response.header("Connection") == Some("close") {
                             return sent;
                         }
@@ -93,19 +99,31 @@ fn sigterm_under_load_answers_every_request_sent_before_it() {
         })
         .collect();
     started.wait();
-    thread::sleep(std::time::Duration::from_millis(300));
+    // Under load: every connection has requests in flight.
+    let deadline = Instant::now() + support::PATIENCE;
+    while answers.load(Ordering::Relaxed) < 4 * connections {
+        assert!(
+            Instant::now() < deadline,
+            "no load after {:?}",
+            support::PATIENCE
+        );
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
     let signalled_at = Instant::now();
     signal(&server, "TERM");
+    let mut before = 0;
     for client in clients {
-        let sent = client.join().unwrap();
-        assert!(sent.iter().filter(|(_, answered)| *answered).count() > 1);
-        for (at, answered) in sent {
-            assert!(
-                answered || at > signalled_at,
-                "a request sent before the signal got no answer"
-            );
+        for (at, answered) in client.join().unwrap() {
+            if at < signalled_at {
+                before += 1;
+                assert!(answered, "a request sent before the signal got no answer");
+            }
         }
     }
+    assert!(
+        before >= 4 * connections,
+        "{before} requests sent before the signal"
+    );
     let status = server.wait_for_exit();
     assert_eq!(status.code(), Some(0), "{:#?}", server.seen);
     assert_no_errors(&server.seen);

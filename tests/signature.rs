@@ -358,7 +358,11 @@ fn a_refusal_is_logged_with_the_reason_and_url_but_no_secret_or_message() {
         "{mismatch}"
     );
 
-    server.request(&support::bare("GET", "/healthz"));
+    server
+        .request(&support::bare("GET", "/healthz"))
+        .assert_text("HTTP/1.1 200 OK", "ok\n");
+    // Every line the server wrote, read to its end.
+    assert_eq!(server.terminate().code(), Some(0));
     assert!(server.seen.iter().all(|line| !line.contains(token)));
     assert!(
         server

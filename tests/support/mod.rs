@@ -226,6 +226,18 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> HttpResponse
     response
 }
 
+/// Reads one response, or `None` when the connection ends (closed or reset)
+/// before its first byte. A response cut short or malformed still fails the
+/// test.
+pub fn read_response_or_end(reader: &mut impl BufRead, head_only: bool) -> Option<HttpResponse> {
+    match reader.fill_buf() {
+        Ok([]) => None,
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => None,
+        Ok(_) => Some(read_response(reader, head_only)),
+        Err(error) => panic!("read a response: {error}"),
+    }
+}
+
 /// The built binary, running; killed when dropped.
 pub struct Binary {
     child: Child,
@@ -346,6 +358,17 @@ impl Binary {
         }
     }
 
+    /// Stops the server as a supervisor does (SIGTERM), and waits for it to
+    /// exit, with every line it wrote read.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.wait_for_exit()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -359,21 +382,66 @@ impl Drop for Binary {
 }
 
 /// Runs the binary to completion with `args` and no environment but `env`,
-/// and returns its status, stdout and stderr.
+/// and returns its status, stdout and stderr. A server it starts by mistake
+/// listens on 127.0.0.1 and a free port (`env` or `args` may say
+/// otherwise), and a binary still running after [`PATIENCE`] is killed and
+/// fails the test.
 pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
-    let output = Command::new(Binary::path())
+    let mut child = Command::new(Binary::path())
         .args(args)
         .env_clear()
+        .envs([("HOST", "127.0.0.1"), ("PORT", "0")])
         .envs(HERMETIC.iter().copied())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the binary");
-    (
-        output.status,
-        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    )
+    let stdout = chunks(child.stdout.take().expect("piped stdout"));
+    let stderr = chunks(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said: Vec<u8> = stderr.try_iter().flatten().collect();
+            panic!(
+                "the binary {args:?} still ran after {PATIENCE:?}; its stderr:\n{}",
+                String::from_utf8_lossy(&said)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    // The pipes close when the binary and anything it started are gone.
+    let whole = |chunks: Receiver<Vec<u8>>| {
+        let deadline = Instant::now() + PATIENCE;
+        let mut bytes = Vec::new();
+        while let Ok(chunk) =
+            chunks.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            bytes.extend(chunk);
+        }
+        String::from_utf8(bytes).expect("UTF-8 output")
+    };
+    (status, whole(stdout), whole(stderr))
+}
+
+/// What `from` gives until it closes, in chunks, read on a thread of its own.
+fn chunks(mut from: impl std::io::Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(read @ 1..) = from.read(&mut buffer) {
+            if sender.send(buffer[..read].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 fn stderr_lines(stderr: ChildStderr) -> Receiver<String> {
@@ -425,6 +493,12 @@ pub fn signed_post(token: &str, url: &str, form: &str) -> Vec<u8> {
 /// Writes why a test checked nothing where the person running the tests
 /// sees it: `eprintln!` would be captured and shown only on failure.
 pub fn skipped(test: &str, why: &str) {
+    // In CI, a program the tests need is installed (.ci/run): its absence
+    // is a failure, not a pass with nothing tested.
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {why}, and CI=true: CI must install it"
+    );
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
