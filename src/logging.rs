@@ -68,16 +68,36 @@ impl FromStr for Format {
 /// edge reports what they would, and more precisely), and batched writes.
 /// Call it once, first thing.
 pub fn init(format: Format) {
-    let (filter, unused) = filter(std::env::var("RUST_LOG").ok().as_deref());
+    let immediate = io::stderr().is_terminal();
+    init_to(
+        format,
+        std::env::var("RUST_LOG").ok().as_deref(),
+        Box::new(io::stderr()),
+        immediate,
+    );
+}
+
+/// Sets up logging as [`init`] does, with `rust_log` as the value of
+/// `RUST_LOG`, to `out` instead of standard error (a file, a pipe: for
+/// benchmarks and tests of the whole path), every line written at once when
+/// `immediate`. Only the first call in a process counts.
+pub fn init_to(
+    format: Format,
+    rust_log: Option<&str>,
+    out: Box<dyn Write + Send>,
+    immediate: bool,
+) {
+    let (filter, unused) = filter(rust_log);
     let (batch, _) = SINK.get_or_init(|| {
         let batch = Batch {
             buffer: Vec::with_capacity(BATCH_BYTES),
             written: Instant::now(),
-            immediate: io::stderr().is_terminal(),
+            immediate,
+            out,
         };
         (Arc::new(Mutex::new(batch)), format)
     });
-    env_logger::Builder::new()
+    let installed = env_logger::Builder::new()
         .parse_filters(&filter)
         .filter_module("tiny_http", LevelFilter::Off)
         .format(move |out, record| {
@@ -89,7 +109,10 @@ pub fn init(format: Format) {
             }
         })
         .target(env_logger::Target::Pipe(Box::new(Sink(Arc::clone(batch)))))
-        .init();
+        .try_init();
+    if installed.is_err() {
+        return;
+    }
     if let Some(rust_log) = unused {
         log::warn!(
             "RUST_LOG={} names no level (error, warn, info, debug, trace) and no module of this \
@@ -342,6 +365,8 @@ struct Batch {
     written: Instant,
     /// Write every line at once (standard error is a terminal).
     immediate: bool,
+    /// Where lines go: standard error, but for benchmarks and tests.
+    out: Box<dyn Write + Send>,
 }
 
 impl Batch {
@@ -361,7 +386,7 @@ impl Batch {
     fn write_out(&mut self) {
         if !self.buffer.is_empty() {
             // Nowhere to report a failure to write the log.
-            let _ = io::stderr().lock().write_all(&self.buffer);
+            let _ = self.out.write_all(&self.buffer);
             self.buffer.clear();
         }
         self.written = Instant::now();
