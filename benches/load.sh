@@ -12,7 +12,13 @@
 # (1 ms between requests on each connection: latency at a steady load).
 #
 # Settings (environment): DURATION (default 10s), ROUNDS (default 3),
-# CONNECTIONS (default 16), THREADS (wrk threads, default 2).
+# CONNECTIONS (default 16), THREADS (wrk threads, default 2). The servers
+# run with an empty environment (the defaults), whatever is exported.
+#
+# It prints every figure docs/performance.md states: per round, requests/s,
+# latency and CPU time per request (user + system, from /proc) of each
+# server; the medians and their ratios; start-up to first answer; the
+# binary's size; resident memory idle and at peak.
 #
 # Each measured run follows an unmeasured 2 s warm-up with the same load, for
 # both servers: a tiny_http that is fresh, or was idle for 5 s, queues some of
@@ -76,16 +82,31 @@ EOF
 # steady load well below saturation, for latency without queueing.
 { cat "$WORK/post.lua"; echo 'function delay() return 1 end'; } >"$WORK/paced.lua"
 
-# Starts a server (the log file, then the command) on a free port, its
-# output going to the log; sets PORT and PID.
+# The port in a server's "listening on" line in LOG, with no process
+# started (mapfile and =~ are bash's own); sets PORT, empty until then.
+port_in() { # log
+  local lines line
+  PORT=""
+  mapfile -t lines <"$1"
+  for line in "${lines[@]}"; do
+    if [[ $line =~ listening\ on\ http://127\.0\.0\.1:([0-9]+)/whatsapp ]]; then
+      PORT=${BASH_REMATCH[1]}
+      return
+    fi
+  done
+}
+
+# Starts a server (the log file, then the command) on a free port with an
+# empty environment, its output going to the log; sets PORT and PID.
 start_server() {
   local log=$1
   shift
-  "$@" >"$log" 2>&1 &
+  : >"$log"
+  env -i "$@" >"$log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 500); do
-    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/whatsapp|\1|p' "$log")
+    port_in "$log"
     [ -n "$PORT" ] && return
     sleep 0.01
   done
@@ -93,48 +114,63 @@ start_server() {
   exit 1
 }
 
-# Runs wrk with SCRIPT against URL after a warm-up, in this shell (so that a
-# failure ends the script); sets RPS, P50 and P99.
-load() { # url script
+# CPU time a process has used, user and system, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# Runs wrk with SCRIPT against URL (served by process PID) after a warm-up,
+# in this shell (so that a failure ends the script); sets RPS, P50, P99
+# and CPU_US (CPU time per request, in microseconds).
+load() { # url script pid
   wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$2" "$1" >/dev/null
+  local before
+  before=$(ticks "$3")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$2" "$1" >"$WORK/wrk.txt"
+  local used=$(($(ticks "$3") - before))
   if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.txt"; then
     cat "$WORK/wrk.txt" >&2
     grep -v "incoming message" "$WORK/server.log" | tail -20 >&2 || true
     echo "errors during the load" >&2
     exit 1
   fi
-  read -r RPS P50 P99 < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$WORK/wrk.txt")
+  local requests
+  read -r RPS P50 P99 requests < <(awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} / requests in / {n=$1} END {print rps, p50, p99, n}' "$WORK/wrk.txt")
+  CPU_US=$(awk -v t="$used" -v us="$TICK_US" -v n="$requests" 'BEGIN {printf "%.2f", t * us / n}')
 }
 
 kib() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
 
-# Start-up: from exec to the first answered request, over bash's /dev/tcp
-# so that no process start is timed but the server's.
+# Start-up: from exec to the first answered request. Nothing but the
+# server is started in the timed part: the clock is bash's own
+# ($EPOCHREALTIME), the log is read with builtins, the request goes over
+# bash's /dev/tcp.
 startup_ms() {
-  local best=""
-  for _ in $(seq 20); do
-    local log="$WORK/startup.log"
-    local t0 t1
-    t0=$(date +%s%N)
-    "$BINARY" --port 0 2>"$log" &
+  for run in $(seq 20); do
+    # A log of its own, created before the server starts: the port read
+    # must be this server's.
+    local log="$WORK/startup.$run.log"
+    : >"$log"
+    local t0=$EPOCHREALTIME
+    env -i "$BINARY" --host 127.0.0.1 --port 0 2>"$log" &
     local pid=$!
-    local port=""
-    while [ -z "$port" ]; do
-      port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/whatsapp|\1|p' "$log")
+    local deadline=$((${t0%[.,]*} + 5))
+    PORT=""
+    while [ -z "$PORT" ]; do
+      port_in "$log"
+      [ "${EPOCHREALTIME%[.,]*}" -lt "$deadline" ] || { echo "no start in 5 s: $(cat "$log")" >&2; exit 1; }
     done
-    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || { echo "cannot connect to port $PORT" >&2; exit 1; }
     printf 'GET /whatsapp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
     local status
     read -r status <&3
-    t1=$(date +%s%N)
+    local t1=$EPOCHREALTIME
     exec 3<&-
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     [[ $status == "HTTP/1.1 200 OK"* ]] || { echo "unexpected answer: $status" >&2; exit 1; }
-    local ms=$(((t1 - t0) / 1000))
-    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
-    echo "$ms" >>"$WORK/startup.txt"
+    # Microseconds, from seconds with six decimals (a comma in some locales).
+    local us=$(( 10#${t1//[.,]/} - 10#${t0//[.,]/} ))
+    echo "$us" >>"$WORK/startup.txt"
   done
   sort -n "$WORK/startup.txt" | awk '{a[NR]=$1} END {printf "%.1f ms median, %.1f ms best\n", a[int((NR+1)/2)]/1000, a[1]/1000}'
 }
@@ -143,7 +179,7 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 echo "binary: $(stat -c %s "$BINARY") bytes (stripped release build)"
 echo "start-up to first answer: $(startup_ms)"
 
-start_server "$WORK/server.log" "$BINARY" --port 0
+start_server "$WORK/server.log" "$BINARY" --host 127.0.0.1 --port 0
 SERVER_PID=$PID
 SERVER_URL="http://127.0.0.1:$PORT/whatsapp"
 got=$(curl -s -X POST --data "$FORM" "$SERVER_URL")
@@ -153,11 +189,13 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d2s --latency -s "$WORK/post.lua" "$SERVER_UR
 echo "cold start, first 2 s: $(awk '/^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {print rps " requests/s, p99 " p99}' "$WORK/cold.txt")"
 
 start_server "$WORK/hello.log" "$HELLO" --serve
+HELLO_PID=$PID
 HELLO_URL="http://127.0.0.1:$PORT/whatsapp"
 got=$(curl -s -X POST --data "$FORM" "$HELLO_URL")
 [ "$got" = "$TWIML" ] || { echo "the hello world answered: $got" >&2; exit 1; }
 SERVERS=(whatsapp-webhook tiny_http-hello)
 URLS=("$SERVER_URL" "$HELLO_URL")
+SERVER_PIDS=("$SERVER_PID" "$HELLO_PID")
 
 # Starts nginx (one worker, access log off) answering the same bytes from a
 # static return; sets NGINX_URL.
@@ -166,6 +204,7 @@ NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
+master_process off;
 daemon off;
 error_log $WORK/nginx/error.log;
 pid $WORK/nginx/nginx.pid;
@@ -188,7 +227,8 @@ http {
 }
 EOF
 "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
-PIDS+=("$!")
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/whatsapp"
 for _ in $(seq 200); do curl -s -o /dev/null "$NGINX_URL" && break; sleep 0.02; done
 if grep -qs emerg "$WORK/nginx/error.log"; then
@@ -203,28 +243,36 @@ if $VS_NGINX; then
   [ "$got" = "$TWIML" ] || { echo "nginx answered: $got" >&2; exit 1; }
   SERVERS+=(nginx)
   URLS+=("$NGINX_URL")
+  SERVER_PIDS+=("$NGINX_PID")
 fi
 
-printf '%-7s %-18s %12s %10s %10s\n' round server requests/s p50 p99
+printf '%-7s %-18s %12s %10s %10s %14s\n' round server requests/s p50 p99 "CPU/request"
 for round in $(seq "$ROUNDS"); do
   for i in "${!SERVERS[@]}"; do
-    load "${URLS[$i]}" "$WORK/post.lua"
-    printf '%-7s %-18s %12s %10s %10s\n' "$round" "${SERVERS[$i]}" "$RPS" "$P50" "$P99"
+    load "${URLS[$i]}" "$WORK/post.lua" "${SERVER_PIDS[$i]}"
+    printf '%-7s %-18s %12s %10s %10s %11s us\n' "$round" "${SERVERS[$i]}" "$RPS" "$P50" "$P99" "$CPU_US"
     echo "$RPS" >>"$WORK/rps.$i"
+    echo "$CPU_US" >>"$WORK/cpu.$i"
   done
 done
 echo "paced, 1 ms between requests on each connection:"
 for i in "${!SERVERS[@]}"; do
-  load "${URLS[$i]}" "$WORK/paced.lua"
-  printf '  %-18s %s requests/s, p50 %s, p99 %s\n' "${SERVERS[$i]}" "$RPS" "$P50" "$P99"
+  load "${URLS[$i]}" "$WORK/paced.lua" "${SERVER_PIDS[$i]}"
+  printf '  %-18s %s requests/s, p50 %s, p99 %s, CPU %s us/request\n' "${SERVERS[$i]}" "$RPS" "$P50" "$P99" "$CPU_US"
 done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ours=$(median "$WORK/rps.0")
-printf 'median of %s rounds: whatsapp-webhook %s requests/s' "$ROUNDS" "$ours"
-for i in "${!SERVERS[@]}"; do
-  [ "$i" = 0 ] && continue
-  theirs=$(median "$WORK/rps.$i")
-  printf ', %s %s (ratio %s)' "${SERVERS[$i]}" "$theirs" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+for what in rps cpu; do
+  ours=$(median "$WORK/$what.0")
+  case $what in
+    rps) printf 'median of %s rounds, requests/s: whatsapp-webhook %s' "$ROUNDS" "$ours" ;;
+    cpu) printf 'median of %s rounds, CPU us/request: whatsapp-webhook %s' "$ROUNDS" "$ours" ;;
+  esac
+  for i in "${!SERVERS[@]}"; do
+    [ "$i" = 0 ] && continue
+    theirs=$(median "$WORK/$what.$i")
+    printf ', %s %s (ratio %s)' "${SERVERS[$i]}" "$theirs" "$(ratio "$ours" "$theirs")"
+  done
+  echo
 done
-echo
 echo "peak RSS of whatsapp-webhook: $(kib "$SERVER_PID" VmHWM) KiB"
