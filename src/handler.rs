@@ -382,9 +382,13 @@ impl Reply {
             Form::Document { sends, .. } => sends
                 .iter()
                 .flat_map(|sent| {
-                    let text = Reply::text(&sent.text).into_messages();
-                    let media = twiml::Reply::default().with_media(&sent.media).ok();
-                    text.into_iter().chain(media)
+                    // Media the document holds that a reply cannot (more
+                    // than ten, or not http(s)) are left out.
+                    let text = Reply::text(&sent.text);
+                    text.clone()
+                        .with_media(&sent.media)
+                        .unwrap_or(text)
+                        .into_messages()
                 })
                 .filter(|message| !message.is_silent())
                 .collect(),
@@ -672,6 +676,24 @@ mod tests {
                 .unwrap()
                 .with_media(["https://e.com/x"]),
             Err(TwimlError::OwnDocument)
+        );
+    }
+
+    #[test]
+    fn a_document_joined_with_more_keeps_each_message_whole() {
+        let document = Reply::twiml(
+            "<Response><Message>hi<Media>https://e.com/a.png</Media></Message>\
+             <Message> </Message></Response>",
+        )
+        .unwrap();
+        assert!(!document.is_none());
+        assert!(!Reply::text("c").is_none());
+        assert_eq!(
+            String::from_utf8(document.and(Reply::text("c")).render()).unwrap(),
+            format!(
+                "{DECL}<Response><Message>hi<Media>https://e.com/a.png</Media></Message>\
+                 <Message>c</Message></Response>"
+            )
         );
     }
 
