@@ -2,9 +2,11 @@
 //!
 //! The first signal asks the server to stop: no new connection is accepted,
 //! the requests on those already accepted are answered, bodies still
-//! arriving are read, and the process exits with status 0. A second signal exits at once, with
-//! status 1. Handling the signals matters also when the server is PID 1 in a
-//! container, where a signal without a handler is ignored.
+//! arriving are read, and the process exits with status 0. A second signal
+//! exits at once, with status 1, after stopping the reply programs still
+//! running (they run in process groups of their own, and would outlive the
+//! server). Handling the signals matters also when the server is PID 1 in
+//! a container, where a signal without a handler is ignored.
 
 use std::io;
 use std::thread;
@@ -34,6 +36,7 @@ pub fn stop_on_signals(handle: Handle) -> io::Result<()> {
                 };
                 if stopping {
                     warn!("second {name}: exiting now");
+                    crate::program::stop_all();
                     crate::logging::flush();
                     std::process::exit(1);
                 }

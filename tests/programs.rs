@@ -555,6 +555,45 @@ fn a_stop_waits_for_the_reply_still_coming_and_stops_the_programs() {
 }
 
 #[test]
+fn a_second_signal_exits_at_once_and_stops_the_programs() {
+    let dir = TempDir::new("programs");
+    let pid_file = dir.join("pid");
+    let mut server = server(
+        &format!(
+            "echo $$ > {}.new; mv {0}.new {0}; sleep 60",
+            pid_file.display()
+        ),
+        &[("REPLY_TIMEOUT", "14")],
+    );
+    let mut waiting = connect(server.addr);
+    waiting.write_all(&post_form(&message("SM1", &[]))).unwrap();
+    let deadline = Instant::now() + support::PATIENCE;
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "the program did not start");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    let server_pid = server.pid().to_string();
+    let kill = |signal: &str| {
+        let status = std::process::Command::new("kill")
+            .args([signal, &server_pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("-TERM");
+    server.wait_for("shutting down (SIGTERM)");
+    kill("-INT");
+    assert_eq!(server.wait_for_exit().code(), Some(1), "{:#?}", server.seen);
+    let process = format!("/proc/{}", pid.trim());
+    let deadline = Instant::now() + support::PATIENCE;
+    while std::path::Path::new(&process).exists() {
+        assert!(Instant::now() < deadline, "{process} outlived the server");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn check_shows_the_programs_reply_end_to_end() {
     let server = server("examples/bots/echo.sh", &[]);
     let url = format!("http://{}/whatsapp", server.addr);
