@@ -648,6 +648,85 @@ mod tests {
     }
 
     #[test]
+    fn local_hosts_name_this_machine_with_or_without_a_port() {
+        for local in [
+            "localhost",
+            "localhost:8767",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8767",
+            "0.0.0.0",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for other in [
+            "abc.ngrok-free.app",
+            "abc.ngrok-free.app:443",
+            "localhost.example.com",
+            "localhost:x",
+            "",
+        ] {
+            assert!(!is_local(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn candidates_are_the_other_scheme_and_the_hosts_the_request_names() {
+        let request = Fake {
+            headers: &[
+                ("X-Forwarded-Host", "abc.ngrok-free.app"),
+                ("Host", "localhost:8767"),
+            ],
+            ..get("/whatsapp")
+        };
+        assert_eq!(
+            candidates(&request, "https://pub.example/whatsapp", "/whatsapp"),
+            [
+                "http://pub.example/whatsapp",
+                "http://abc.ngrok-free.app/whatsapp",
+                "https://abc.ngrok-free.app/whatsapp",
+                "http://localhost:8767/whatsapp",
+                "https://localhost:8767/whatsapp",
+            ]
+        );
+        // Never the URL checked, and no host that could not be one.
+        let request = Fake {
+            headers: &[("X-Forwarded-Host", "a/b"), ("Host", "localhost:8767")],
+            ..get("/whatsapp")
+        };
+        assert_eq!(
+            candidates(&request, "http://localhost:8767/whatsapp", "/whatsapp"),
+            ["https://localhost:8767/whatsapp"]
+        );
+        assert_eq!(
+            candidates(
+                &get("/whatsapp"),
+                "http://pub.example/whatsapp",
+                "/whatsapp"
+            ),
+            ["https://pub.example/whatsapp"]
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_public_url_and_never_a_secret() {
+        let config = Config {
+            public_url: Some("https://abc.ngrok-free.app".to_owned()),
+            keys: crate::twilio::signature::Keys {
+                auth_tokens: vec![crate::twilio::signature::Secret::new("t0ken-t0ken")],
+                shared_keys: vec![],
+            },
+            ..Config::default()
+        };
+        let debug = format!("{:?}", Webhook::new(&config));
+        assert!(
+            debug.starts_with("Webhook {") && debug.contains("https://abc.ngrok-free.app"),
+            "{debug}"
+        );
+        assert!(!debug.contains("t0ken"), "{debug}");
+    }
+
+    #[test]
     fn routes_map_to_plain_text_answers() {
         let webhook = Webhook::new(&Config::default());
         assert_eq!(answer_to(&webhook, get("/healthz")), (200, "ok\n".into()));

@@ -554,19 +554,27 @@ mod tests {
             ),
             ("MessageSid=SM5&From=a&ErrorCode=11200", false),
             ("Body=%FF%FE%24%28reboot%29%60x%60%0A", false),
+            // Not finite: JSON has no number for it, so it stays text.
+            ("MessageSid=SM6&From=a&Latitude=NaN&Longitude=-inf", false),
         ] {
+            let before = std::time::SystemTime::now();
             let mut program = given(form, repeat);
             let mut logged = logged_fields(form, repeat);
-            // The window's end is computed when each is made, a second apart
-            // at most.
+            // The window's end is computed when each is made, 24 hours
+            // after, so it is compared with the clock, not between the two.
             let windows = [&mut program, &mut logged].map(|value| {
-                value
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("window_until")
-                    .is_some()
+                let until = value.as_object_mut().unwrap().remove("window_until")?;
+                let until: jiff::Timestamp = until.as_str().unwrap().parse().unwrap();
+                let after = jiff::Timestamp::try_from(before).unwrap();
+                Some(until.as_second() - after.as_second())
             });
-            assert_eq!(windows[0], windows[1], "{form}");
+            let whatsapp = form.contains("From=whatsapp");
+            for window in windows {
+                assert_eq!(window.is_some(), whatsapp, "{form}");
+                if let Some(seconds) = window {
+                    assert!((86_400..=86_402).contains(&seconds), "{seconds} s");
+                }
+            }
             assert_eq!(program, logged, "{form}");
         }
     }
@@ -621,6 +629,18 @@ mod tests {
             .collect();
         assert_eq!(parts, [1600, 1]);
         assert_eq!(Reply::text("x".repeat(1600)).messages().len(), 1);
+        let texts = |text: String| -> Vec<String> {
+            let messages = Reply::text(text).messages();
+            messages.into_iter().map(|sent| sent.text).collect()
+        };
+        // At whitespace of more than one byte; never at leading whitespace.
+        let (a, b) = ("a".repeat(1500), "b".repeat(200));
+        assert_eq!(texts(format!("{a}\u{3000}{b}")), [a, b]);
+        let c = "c".repeat(1700);
+        assert_eq!(
+            texts(format!(" {c}")),
+            [format!(" {}", &c[..1599]), c[1599..].to_owned()]
+        );
     }
 
     #[test]
@@ -676,6 +696,26 @@ mod tests {
                 .unwrap()
                 .with_media(["https://e.com/x"]),
             Err(TwimlError::OwnDocument)
+        );
+    }
+
+    #[test]
+    fn coordinates_are_numbers_when_they_read_as_finite_ones() {
+        let location = &given("Latitude=+52.5&Longitude=inf&Address=x", false)["location"];
+        assert_eq!(location["latitude"], serde_json::json!(52.5));
+        assert_eq!(location["longitude"], "inf");
+    }
+
+    #[test]
+    fn a_document_of_64_kb_is_the_largest_accepted() {
+        let document = |size: usize| {
+            let padding = " ".repeat(size - "<Response></Response>".len());
+            format!("<Response>{padding}</Response>")
+        };
+        assert!(Reply::twiml(document(64 * 1024)).unwrap().is_none());
+        assert_eq!(
+            Reply::twiml(document(64 * 1024 + 1)).unwrap_err().code,
+            Some(11750)
         );
     }
 

@@ -70,11 +70,6 @@ impl Program {
         }
     }
 
-    /// The command, as given.
-    pub fn command(&self) -> &str {
-        &self.command
-    }
-
     fn start(&self, message: &Message) -> io::Result<Child> {
         let mut command = Command::new("sh");
         command
@@ -364,8 +359,9 @@ impl Killer {
                     WatchState::Exited => return false,
                     WatchState::Running if watched.deadline <= now => {
                         let _ = kill_process_group(watched.group, Signal::TERM);
-                        *state = WatchState::Stopping(now + GRACE);
-                        next = next.min(now + GRACE);
+                        let kill_at = now + GRACE;
+                        *state = WatchState::Stopping(kill_at);
+                        next = next.min(kill_at);
                     }
                     WatchState::Running => next = next.min(watched.deadline),
                     WatchState::Stopping(kill_at) if kill_at <= now => {

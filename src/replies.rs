@@ -412,5 +412,18 @@ mod tests {
             rules.reply(&message("other"), Instant::now()),
             Ok(handler::Reply::text("other"))
         );
+        let debug = format!("{rules:?}");
+        assert!(
+            debug.starts_with("Rules {") && debug.contains("hi"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn a_fixed_reply_is_the_same_chosen_at_once_or_asked_for() {
+        let fixed = Fixed::new(&Reply::new("Hello").unwrap());
+        let asked = fixed.reply(&Message::default(), Instant::now()).unwrap();
+        assert_eq!(asked.render(), fixed.chosen().twiml);
+        assert_eq!(asked.render(), message("Hello").as_bytes());
     }
 }

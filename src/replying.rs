@@ -688,6 +688,11 @@ mod tests {
             Reply::text(format!("run for {}", message.body.as_deref().unwrap_or("")))
         };
         let replying = Replying::start(Arc::new(handler), fallback(), limits(10), None).unwrap();
+        let debug = format!("{replying:?}");
+        assert!(
+            debug.starts_with("Replying { limits: Limits { workers: 2"),
+            "{debug}"
+        );
         let first = answered(replying.answer(b"SM1", message("a")));
         let again = answered(replying.answer(b"SM1", message("b")));
         assert_eq!(first, again);
@@ -740,6 +745,11 @@ mod tests {
     fn a_reply_within_the_time_limit_is_what_later_repeats_get() {
         let handler = |_: &Message| Reply::text("done");
         let replying = Replying::start(Arc::new(handler), fallback(), limits(10), None).unwrap();
+        let debug = format!("{replying:?}");
+        assert!(
+            debug.starts_with("Replying { limits: Limits { workers: 2"),
+            "{debug}"
+        );
         let first = answered(replying.answer(b"SM1", message("a")));
         assert_ne!(first, FALLBACK);
         assert_eq!(ended(&replying, b"SM1"), first);
@@ -761,6 +771,29 @@ mod tests {
     }
 
     #[test]
+    fn without_a_sender_a_run_not_done_in_time_gets_the_fallback() {
+        let handler = |_: &Message| {
+            thread::sleep(Duration::from_millis(300));
+            Reply::text("late")
+        };
+        let limits = Limits {
+            answer_within: Duration::from_millis(50),
+            ..limits(10)
+        };
+        let replying = Replying::start(Arc::new(handler), fallback(), limits, None).unwrap();
+        let (Err(first), Err(second)) = (
+            replying.answer(b"SM1", message("a")),
+            replying.answer(b"SM2", message("b")),
+        ) else {
+            panic!("answered before the handler ran");
+        };
+        assert!(first == first && first != second);
+        assert!(format!("{first:?}").starts_with("Later { deadline: "));
+        assert_eq!(answered(Err(first)), FALLBACK);
+        assert_eq!(answered(Err(second)), FALLBACK);
+    }
+
+    #[test]
     fn remembered_runs_are_bounded() {
         let mut runs = Runs::new();
         let now = Instant::now();
@@ -773,5 +806,22 @@ mod tests {
         assert!(runs.get(b"SM0").is_none());
         runs.forget_old(now + FOR);
         assert!(runs.order.is_empty());
+        // And by the bytes of their answers: the oldest go first.
+        let done = |runs: &mut Runs, sid: &[u8], bytes: usize| {
+            let run = runs.insert(sid, now, now + FOR);
+            *lock(&run.state) = RunState::Done {
+                twiml: vec![b' '; bytes].into(),
+                via_api: false,
+            };
+            runs.answered(bytes);
+        };
+        done(&mut runs, b"SM1", REMEMBERED_BYTES - 1);
+        done(&mut runs, b"SM2", 1);
+        runs.forget_old(now);
+        assert!(runs.get(b"SM1").is_some(), "at the bound, all kept");
+        done(&mut runs, b"SM3", 1);
+        runs.forget_old(now);
+        assert!(runs.get(b"SM1").is_none() && runs.get(b"SM2").is_some());
+        assert_eq!(runs.bytes, 2);
     }
 }

@@ -184,3 +184,28 @@ fn a_public_url_pasted_with_whatsapp_is_accepted_without_it_and_said() {
         "{signed}"
     );
 }
+
+#[test]
+fn characters_xml_forbids_are_removed_from_the_reply_and_said_once() {
+    let mut server = Binary::start(&["--reply", "Hi\u{1} there\u{FFFE}"], &[]);
+    let said = server.wait_for("characters that XML forbids");
+    assert!(said.contains(" WARN "), "{said}");
+    assert!(
+        said.ends_with(r#"removed 2 characters that XML forbids from the reply: "Hi there""#),
+        "{said}"
+    );
+    server.request(&post_form(TWILIO_WHATSAPP_FORM)).assert_twiml(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>Hi there</Message></Response>"#,
+    );
+    // A reply with none to remove is not mentioned.
+    let mut plain = Binary::start(&[], &[]);
+    plain.wait_for("listening on");
+    assert!(
+        !plain
+            .log_so_far()
+            .iter()
+            .any(|line| line.contains("XML forbids")),
+        "{:#?}",
+        plain.log_so_far()
+    );
+}

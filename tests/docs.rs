@@ -1,7 +1,7 @@
 //! The README and docs/ as a new user reads them: every relative link (and
 //! the heading it points at) exists, every command that runs the server or
-//! `check` is one the command line accepts, and the README's JSON-log
-//! command reads what the server writes.
+//! `check` is one the command line accepts, the README's JSON-log command
+//! reads what the server writes, and the limits stated are the code's.
 
 mod support;
 
@@ -418,4 +418,21 @@ fn the_readme_json_command_reads_the_servers_json() {
         r#"{"sid":"SM9d3b1b2f6a0c4e5f8a7b6c5d4e3f2a1b","from":"whatsapp:+15551234567","body":"Hello doc! Café & co = 100% 👋","status":null}"#,
         "from:\n{lines}"
     );
+}
+
+#[test]
+fn the_memory_of_replies_is_as_large_as_docs_say() {
+    use whatsapp_webhook::replying::{FOR, REMEMBERED, REMEMBERED_BYTES};
+    let text = read(&Path::new(ROOT).join("docs/replies.md")).replace('\n', " ");
+    let (thousands, units) = (REMEMBERED / 1000, REMEMBERED % 1000);
+    let stated = format!(
+        "the last {thousands} {units:03} messages of the last hour, and at most {} MiB of replies",
+        REMEMBERED_BYTES / (1024 * 1024)
+    );
+    assert!(
+        text.contains(&stated),
+        "docs/replies.md should say: {stated}"
+    );
+    assert_eq!(REMEMBERED_BYTES % (1024 * 1024), 0, "a whole number of MiB");
+    assert_eq!(FOR.as_secs(), 3600, "an hour");
 }

@@ -296,10 +296,20 @@ fn sigterm_with_a_reply_pending_sends_it_then_exits_0() {
     assert_eq!(server.wait_for_exit().code(), Some(0), "{:#?}", server.seen);
     assert_eq!(api.requests().len(), 1);
     assert!(api.requests()[0].body.contains("Body=Late"));
+    // All sent: an info line, and no warning of requests left waiting.
     assert!(
-        server.seen.iter().any(|line| line.ends_with(
-            "stopping: 1 later replies were sent through the Messages API, 0 could not be"
-        )),
+        server.seen.iter().any(|line| line.contains(" INFO ")
+            && line.ends_with(
+                "stopping: 1 later replies were sent through the Messages API, 0 could not be"
+            )),
+        "{:#?}",
+        server.seen
+    );
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains("still waiting")),
         "{:#?}",
         server.seen
     );

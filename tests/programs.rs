@@ -254,6 +254,36 @@ fn a_failing_program_gets_the_fallback_and_one_warning_with_its_last_lines() {
     missing.wait_for("exited with status 127: sh found no such command");
 }
 
+#[test]
+fn a_programs_standard_error_is_logged_line_by_line_up_to_100_lines() {
+    // Line 2 is over 4096 bytes, line 3 exactly 4096 with its newline.
+    let mut server = server(
+        "i=1; while [ $i -le 103 ]; do case $i in \
+           2) printf '%05000d tail\\n' 0 ;; \
+           3) printf '%04095d\\n' 0 ;; \
+           *) echo \"line $i\" ;; esac >&2; i=$((i + 1)); done; exit 1",
+        &[],
+    );
+    post(&server, &message("SM1", &[]));
+    let warning = server.wait_for("SM1 got the fallback reply");
+    assert!(
+        warning.ends_with(
+            "exited with status 1; its last lines on standard error: line 101 | line 102 | line 103"
+        ),
+        "{warning}"
+    );
+    let prefix = "SM1 reply program: ";
+    let logged: Vec<&str> = server
+        .log_so_far()
+        .iter()
+        .filter_map(|line| Some(&line[line.find(prefix)? + prefix.len()..]))
+        .collect();
+    let mut expected = vec!["line 1".to_owned(), "0".repeat(4096), "0".repeat(4095)];
+    expected.extend((4..=100).map(|i| format!("line {i}")));
+    expected.push("(more lines on standard error, not logged)".to_owned());
+    assert_eq!(logged, expected);
+}
+
 fn server_without_fallback(command: &str) -> Binary {
     server(command, &[])
 }
@@ -261,9 +291,15 @@ fn server_without_fallback(command: &str) -> Binary {
 #[test]
 fn past_its_time_limit_a_program_is_stopped_and_the_message_answered_in_time() {
     let dir = TempDir::new("programs");
-    let pid_file = dir.join("pid");
+    let (pid_file, stopped) = (dir.join("pid"), dir.join("stopped"));
+    // It takes its time over SIGTERM, and then goes on: only SIGKILL, a
+    // second later, ends it.
     let mut server = server(
-        &format!("echo $$ > {}; sleep 60; echo late", pid_file.display()),
+        &format!(
+            "echo $$ > {}; trap 'sleep 0.1; echo TERM >> {}' TERM; while :; do sleep 0.05; done",
+            pid_file.display(),
+            stopped.display()
+        ),
         &[("REPLY_TIMEOUT", "1"), ("REPLY_FALLBACK", "Still thinking")],
     );
     assert_eq!(
@@ -278,6 +314,7 @@ fn past_its_time_limit_a_program_is_stopped_and_the_message_answered_in_time() {
         assert!(Instant::now() < deadline, "the program still runs");
         thread::sleep(Duration::from_millis(20));
     }
+    assert_eq!(fs::read_to_string(&stopped).unwrap(), "TERM\n");
 }
 
 #[test]

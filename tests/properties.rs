@@ -54,8 +54,17 @@ fn sent(text: &str) -> String {
     }
 }
 
+/// Cases per property: 2000, or `PROPTEST_CASES` (scripts/mutants.sh runs
+/// fewer, for each of hundreds of mutants).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(2000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn twiml_is_well_formed_and_keeps_the_text(text in text()) {

@@ -164,6 +164,12 @@ fn sigterm_while_a_small_body_is_arriving_answers_it_once_whole() {
     }
     signal(&server, "TERM");
     server.wait_for("shutting down (SIGTERM)");
+    // The line comes just before the stop: it has begun once the listening
+    // socket is shut and new connections are refused.
+    while std::net::TcpStream::connect(server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections");
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
     arriving.write_all(rest).unwrap();
     let response = read_response(&mut BufReader::new(arriving), false);
     response.assert_twiml(DEFAULT_TWIML);

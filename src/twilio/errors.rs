@@ -104,6 +104,30 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_errors_check_reports_are_explained_under_twilios_names() {
+        // Each code's title on Twilio's page, which the explanation starts
+        // with.
+        for (code, title) in [
+            (11200, "HTTP retrieval failure"),
+            (11205, "HTTP connection failure"),
+            (11210, "HTTP bad host name"),
+            (11220, "SSL/TLS handshake error"),
+            (11235, "certificate invalid: the certificate does not name"),
+            (11236, "certificate invalid: the certificate has expired"),
+            (11237, "certificate invalid: no path to a trusted authority"),
+            (11750, "TwiML response body too large"),
+            (12100, "document parse failure"),
+            (12200, "schema validation warning"),
+            (12300, "invalid Content-Type"),
+            (14109, "reply message limit exceeded"),
+            (21617, "the message body exceeds the 1600 character limit"),
+        ] {
+            let explained = explain(code).unwrap_or_else(|| panic!("{code} is not explained"));
+            assert!(explained.starts_with(title), "{code}: {explained}");
+        }
+    }
+
+    #[test]
     fn other_codes_point_to_twilios_page() {
         assert_eq!(
             describe("12345"),

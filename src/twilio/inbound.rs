@@ -320,6 +320,58 @@ mod tests {
     }
 
     #[test]
+    fn the_message_type_is_the_first_medias_kind() {
+        let message_type = |media: &[&str]| {
+            let inbound = Inbound {
+                media: media.iter().map(|url| (*url).to_owned()).collect(),
+                ..Inbound::default()
+            };
+            let params = inbound.params(&ids());
+            let found = params.iter().find(|(name, _)| name == "MessageType");
+            found
+                .map(|(_, value)| value.clone())
+                .expect("a MessageType")
+        };
+        assert_eq!(message_type(&[]), "text");
+        assert_eq!(message_type(&["https://e.com/a.jpg"]), "image");
+        assert_eq!(message_type(&["https://e.com/a.mp4"]), "video");
+        assert_eq!(message_type(&["https://e.com/a.ogg"]), "audio");
+        assert_eq!(message_type(&["https://e.com/a.pdf"]), "document");
+        assert_eq!(
+            message_type(&["https://e.com/a.pdf", "https://e.com/b.jpg"]),
+            "document"
+        );
+    }
+
+    #[test]
+    fn every_media_type_whatsapp_takes_is_named_as_iana_registers_it() {
+        for (file, expected) in [
+            ("a.jpg", "image/jpeg"),
+            ("a.JPEG", "image/jpeg"),
+            ("a.png", "image/png"),
+            ("a.gif", "image/gif"),
+            ("a.webp", "image/webp"),
+            ("a.mp4", "video/mp4"),
+            ("a.3gp", "video/3gpp"),
+            ("a.mp3", "audio/mpeg"),
+            ("a.ogg", "audio/ogg"),
+            ("a.opus", "audio/ogg"),
+            ("a.amr", "audio/amr"),
+            ("a.m4a", "audio/mp4"),
+            ("a.pdf", "application/pdf"),
+            ("a.vcf", "text/vcard"),
+            ("a.txt", "text/plain"),
+            ("a.exe", "application/octet-stream"),
+        ] {
+            assert_eq!(
+                content_type(&format!("https://e.com/{file}")),
+                expected,
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
     fn content_types_are_guessed_from_the_path_only() {
         assert_eq!(content_type("https://e.com/a.png"), "image/png");
         assert_eq!(content_type("https://e.com/a.ogg#t=1"), "audio/ogg");

@@ -561,6 +561,31 @@ mod tests {
     }
 
     #[test]
+    fn a_media_needs_a_url_or_a_type_and_a_location_either_coordinate() {
+        let params = Params::parse(b"", Some(b"MediaUrl0=u&MediaContentType2=image%2Fpng"));
+        let media: Vec<_> = params
+            .media()
+            .map(|media| (text(media.url), text(media.content_type)))
+            .collect();
+        assert_eq!(
+            media,
+            [(Some("u".into()), None), (None, Some("image/png".into()))]
+        );
+        assert!(!Params::parse(b"", Some(b"Body=x")).has_location());
+        assert!(Params::parse(b"", Some(b"Latitude=52.5")).has_location());
+        assert!(Params::parse(b"", Some(b"Longitude=13.4")).has_location());
+    }
+
+    #[test]
+    fn a_value_debugs_as_its_decoded_text() {
+        let params = Params::parse(b"", Some(b"Body=caf%C3%A9+%22ok%22"));
+        assert_eq!(
+            format!("{:?}", params.body.expect("a body")),
+            r#"Value("café \"ok\"")"#
+        );
+    }
+
+    #[test]
     fn the_kind_of_request_follows_from_its_parameters() {
         let kind = |form: &str| Params::parse(b"", Some(form.as_bytes())).kind();
         assert_eq!(kind("MessageSid=SM1&MessageStatus=delivered"), Kind::Status);

@@ -419,9 +419,10 @@ fn port_of(netloc: &str) -> Option<Option<u16>> {
 /// Python's `urlparse` splits `;params` off the last path segment and
 /// `geturl` drops them when empty.
 fn path_without_empty_params(path: &str) -> &str {
-    let last_segment = path.rfind('/').map_or(0, |slash| slash + 1);
-    match path[last_segment..].find(';') {
-        Some(at) if last_segment + at + 1 == path.len() => &path[..path.len() - 1],
+    let last_segment = path.rsplit_once('/').map_or(path, |(_, last)| last);
+    match last_segment.strip_suffix(';') {
+        // The params start at the segment's first `;`: here, its last byte.
+        Some(before) if !before.contains(';') => &path[..path.len() - 1],
         _ => path,
     }
 }
@@ -490,6 +491,10 @@ mod tests {
             url_forms("http://h/a;b/c;d").unwrap()[1],
             "http://h/a;b/c;d"
         );
+        // Only the last segment's params, and only when they are empty.
+        assert_eq!(url_forms("http://h/a;/b").unwrap()[1], "http://h/a;/b");
+        assert_eq!(url_forms("http://h/a;b;").unwrap()[1], "http://h/a;b;");
+        assert_eq!(url_forms("http://h;").unwrap()[1], "http://h;");
         assert_eq!(url_forms("http://h/a\tb\r\nc").unwrap()[1], "http://h/abc");
         assert_eq!(
             url_forms("http://h/p?q=1#f").unwrap()[1],
@@ -502,6 +507,8 @@ mod tests {
         assert!(url_forms("https://h:abc/").is_none());
         assert!(url_forms("https://h:65536/").is_none());
         assert!(url_forms("https://h:1:2/").is_none());
+        // Python 3.11: "Port could not be cast to integer value as '+80'".
+        assert!(url_forms("https://h:+80/").is_none());
         assert!(url_forms("no-scheme/whatsapp").is_none());
         // An empty port or port 0 counts as none.
         assert_eq!(url_forms("https://h:/x").unwrap()[0], "https://h::443/x");
@@ -721,6 +728,20 @@ mod tests {
             check(&keys, &url, Payload::Raw(b"{}"), Some(&signature), None),
             Verdict::BodyHashMismatch
         );
+        // Like parse_qs: the first bodySHA256 that is not blank, wherever
+        // it is in the query.
+        for query in [
+            format!("x=1&bodySHA256={real}"),
+            format!("bodySHA256=&bodySHA256={real}&bodySHA256=0"),
+        ] {
+            let url = format!("{URL}?{query}#f");
+            let signature = sign(&url, "", "t");
+            assert_eq!(
+                check(&keys, &url, Payload::Raw(body), Some(&signature), None),
+                Verdict::Valid,
+                "{query}"
+            );
+        }
         // Without bodySHA256 a raw body is not signed at all.
         let plain = sign(URL, "", "t");
         assert_eq!(

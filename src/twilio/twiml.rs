@@ -427,6 +427,8 @@ mod tests {
             "https:///a.png",
             "https://e.com/a b.png",
             "https://e.com/\u{0}",
+            // Not a control character, but not allowed in XML either.
+            "https://e.com/\u{FFFE}",
             "javascript:alert(1)",
             "",
         ] {

@@ -362,6 +362,17 @@ mod tests {
     }
 
     #[test]
+    fn comments_and_processing_instructions_are_skipped() {
+        let accepted = accepted(answer(
+            200,
+            Some("text/xml"),
+            "<Response><!-- greeting --><?app hint?><Message>hi</Message></Response>",
+        ));
+        assert_eq!(accepted.messages.len(), 1);
+        assert_eq!(accepted.messages[0].text, "hi");
+    }
+
+    #[test]
     fn an_empty_response_sends_nothing() {
         for empty in [
             "<Response/>",
@@ -501,6 +512,28 @@ mod tests {
             accepted.warnings[0].starts_with("14109: "),
             "{:?}",
             accepted.warnings
+        );
+    }
+
+    #[test]
+    fn ten_messages_of_ten_media_are_the_most_sent_and_empty_ones_are_named() {
+        let media = |count: usize| "<Media>https://e.com/a.png</Media>".repeat(count);
+        let ten = format!(
+            "<Response>{}</Response>",
+            format!("<Message>x{}</Message>", media(10)).repeat(10)
+        );
+        assert_eq!(accepted(twiml(&ten)).warnings, Vec::<String>::new());
+        let accepted = accepted(twiml(&format!(
+            "<Response><Message>x</Message><Message> </Message>\
+             <Message><!-- none -->{}</Message></Response>",
+            media(11)
+        )));
+        assert_eq!(
+            accepted.warnings,
+            [
+                "message 2 is empty: Twilio sends nothing for it",
+                "message 3 has 11 media; Twilio sends at most 10",
+            ]
         );
     }
 }
