@@ -167,7 +167,11 @@ pub struct Tunnels {
     api: String,
     port: u16,
     known: RwLock<Vec<String>>,
+    /// Whether a thread is asking the agent.
     asking: AtomicBool,
+    /// Whether the agent is to be asked (again): an ask already under way
+    /// may have begun before the tunnel a request came through existed.
+    wanted: AtomicBool,
     /// When the agent was last asked about each host.
     asked: Mutex<HashMap<String, Instant>>,
 }
@@ -180,6 +184,7 @@ impl Tunnels {
             port,
             known: RwLock::new(Vec::new()),
             asking: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
             asked: Mutex::new(HashMap::new()),
         })
     }
@@ -202,16 +207,28 @@ impl Tunnels {
             .any(|url| url.split_once("://").is_some_and(|(_, rest)| rest == host))
     }
 
-    /// Asks the agent, on a thread of its own, unless it is being asked
-    /// already; logs the URLs to paste when they are new.
+    /// Asks the agent, on a thread of its own, or once more on the thread
+    /// asking it already; logs the URLs to paste when they are new.
     pub fn ask(self: &Arc<Self>) {
+        self.wanted.store(true, Ordering::Release);
         if self.asking.swap(true, Ordering::AcqRel) {
             return;
         }
         let tunnels = Arc::clone(self);
         let started = thread::Builder::new().name("ngrok".into()).spawn(move || {
-            tunnels.refresh();
-            tunnels.asking.store(false, Ordering::Release);
+            loop {
+                while tunnels.wanted.swap(false, Ordering::AcqRel) {
+                    tunnels.refresh();
+                }
+                tunnels.asking.store(false, Ordering::Release);
+                // Wanted again after the last look, with no thread to see
+                // it unless this one goes on.
+                if !tunnels.wanted.load(Ordering::Acquire)
+                    || tunnels.asking.swap(true, Ordering::AcqRel)
+                {
+                    break;
+                }
+            }
         });
         if started.is_err() {
             self.asking.store(false, Ordering::Release);

@@ -8,9 +8,10 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::{Binary, connect, read_response, signed_post};
 
@@ -22,6 +23,7 @@ const TUNNEL: &str = "https://abc123.ngrok-free.app";
 struct Agent {
     addr: SocketAddr,
     body: Arc<Mutex<Option<String>>>,
+    asked: Arc<AtomicUsize>,
 }
 
 impl Agent {
@@ -29,14 +31,25 @@ impl Agent {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let body = Arc::new(Mutex::new(body));
-        let shared = Arc::clone(&body);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let (shared, count) = (Arc::clone(&body), Arc::clone(&asked));
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let body = shared.lock().unwrap().clone();
+                count.fetch_add(1, Ordering::SeqCst);
                 thread::spawn(move || answer(stream, body));
             }
         });
-        Agent { addr, body }
+        Agent { addr, body, asked }
+    }
+
+    /// Waits until the agent has been asked `times`.
+    fn wait_until_asked(&self, times: usize) {
+        let deadline = Instant::now() + support::PATIENCE;
+        while self.asked.load(Ordering::SeqCst) < times {
+            assert!(Instant::now() < deadline, "the agent was not asked");
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn url(&self) -> String {
@@ -87,6 +100,9 @@ fn server_with(agent: &Agent, env: &[(&str, &str)]) -> (Binary, u16) {
     all.extend_from_slice(env);
     let mut server = Binary::start(&[], &all);
     let port = server.addr.port();
+    // Asked at start, the agent holds its answer (or has none), so the
+    // request below comes while the server still waits for it.
+    agent.wait_until_asked(1);
     agent.set(Some(tunnels(TUNNEL, port)));
     let mut through = connect(server.addr);
     through
