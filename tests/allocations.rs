@@ -35,7 +35,6 @@ use whatsapp_webhook::http::body::{self, MAX_BODY_BYTES};
 use whatsapp_webhook::http::framing;
 use whatsapp_webhook::http::incoming::Incoming;
 use whatsapp_webhook::http::response::Out;
-use whatsapp_webhook::logging;
 use whatsapp_webhook::twilio::params::Params;
 
 struct Counting;
@@ -191,33 +190,11 @@ fn answer(webhook: &Webhook, mut request: Request, out: &mut Out, scratch: &mut 
 
 /// Counts the bytes of the log lines written, so that a test knows the
 /// message's line was written.
-struct Written(Arc<AtomicUsize>);
-
-impl std::io::Write for Written {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The project's logger, at `info` whatever `RUST_LOG` says, writing each
 /// line at once to a counter of bytes; the counter.
 fn logger() -> Arc<AtomicUsize> {
     static WRITTEN: std::sync::OnceLock<Arc<AtomicUsize>> = std::sync::OnceLock::new();
-    Arc::clone(WRITTEN.get_or_init(|| {
-        let written = Arc::new(AtomicUsize::new(0));
-        logging::init_to(
-            logging::Format::Text,
-            Some("info"),
-            Box::new(Written(Arc::clone(&written))),
-            true,
-        );
-        written
-    }))
+    Arc::clone(WRITTEN.get_or_init(|| support::counting_logger(true)))
 }
 
 /// The Twilio form with a `MessageSid` (and `SmsSid`) of its own for

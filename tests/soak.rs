@@ -11,8 +11,7 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::thread;
 
 use support::{DEFAULT_TWIML, TWILIO_WHATSAPP_FORM, TestServer, post_form};
@@ -60,19 +59,6 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// Counts the bytes of log lines written.
-struct Written(Arc<AtomicUsize>);
-
-impl Write for Written {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// One keep-alive connection and the buffers its client reuses.
 struct Client {
     stream: TcpStream,
@@ -165,13 +151,7 @@ fn in_parallel(clients: &mut [Client], from: usize, to: usize) -> usize {
 
 #[test]
 fn two_hundred_thousand_new_messages_without_an_error_or_a_leak() {
-    let written = Arc::new(AtomicUsize::new(0));
-    logging::init_to(
-        logging::Format::Text,
-        Some("info"),
-        Box::new(Written(Arc::clone(&written))),
-        false,
-    );
+    let written = support::counting_logger(false);
     let server = TestServer::with(Config::default());
     let mut clients: Vec<Client> = (0..CONNECTIONS).map(|_| Client::new(&server)).collect();
 

@@ -7,11 +7,13 @@
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use whatsapp_webhook::{Config, Handle, Server, ServerError};
+use whatsapp_webhook::{Config, Handle, Server, ServerError, logging};
 
 /// The reply every test expects unless it configures another one.
 pub const DEFAULT_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>What's app, doc?</Message></Response>"#;
@@ -676,5 +678,32 @@ fn serve_api(stream: TcpStream, recorded: &std::sync::Mutex<Vec<ApiRequest>>, an
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
+    }
+}
+
+/// Installs the project's logger, in text at `info` whatever `RUST_LOG`
+/// says, writing into a count of the bytes written (each line at once when
+/// `immediate`); returns the count. A process has one logger.
+pub fn counting_logger(immediate: bool) -> Arc<AtomicUsize> {
+    let written = Arc::new(AtomicUsize::new(0));
+    logging::init_to(
+        logging::Format::Text,
+        Some("info"),
+        Box::new(Counted(Arc::clone(&written))),
+        immediate,
+    );
+    written
+}
+
+struct Counted(Arc<AtomicUsize>);
+
+impl Write for Counted {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(bytes.len(), Ordering::Relaxed);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
